@@ -1,0 +1,238 @@
+"""Typed configuration: one frozen dataclass per stage, nested in SortConfig, with TOML I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from neurosort.errors import NeurosortError
+
+
+class ConfigError(NeurosortError, ValueError):
+    """A configuration value or key is invalid."""
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    bandpass_low_hz: float = 300.0
+    bandpass_high_hz: float = 6000.0
+    filter_order: int = 3
+    notch_hz: float = 0.0  # 0 disables the notch filter
+    notch_quality: float = 30.0
+    common_reference: str = "auto"  # none | median | auto (median when >= 8 channels)
+    whiten: str = "none"  # none | local (neighbourhood whitening, multi-channel)
+    chunk_duration_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    method: str = "threshold"  # threshold | cnn
+    threshold_mad: float = 4.5
+    polarity: str = "both"  # negative | positive | both
+    dead_time_ms: float = 0.6
+    exclusion_radius_um: float = 60.0
+    cnn_probability: float = 0.3
+
+
+@dataclass(frozen=True)
+class WaveformConfig:
+    before_ms: float = 0.6
+    after_ms: float = 1.0
+    neighbourhood_radius_um: float = 60.0
+    normalize_amplitude: bool = False
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    method: str = "pca"
+    n_components: int = 5
+    wavelet_levels: int = 4
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    method: str = "gmm_bic"  # hdbscan | gmm_bic | isosplit
+    n_units: int = 0  # 0 = choose automatically; > 0 fixes the number of units (gmm)
+    max_units: int = 20
+    min_cluster_size: int = 15
+    max_spikes_to_fit: int = 20000
+    merge_correlation: float = 0.95
+    assign_noise: bool = True
+
+
+@dataclass(frozen=True)
+class SortConfig:
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    waveforms: WaveformConfig = field(default_factory=WaveformConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    seed: int = 0
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
+    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys by name."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a table, got {type(data).__name__}")
+    types = _field_types(cls)
+    unknown = sorted(set(data) - set(types))
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]}; allowed keys"
+            f"{' in [' + where + ']' if where else ''}: {', '.join(sorted(types))}"
+        )
+    values = {}
+    for name, value in data.items():
+        kind = types[name]
+        path = f"{where}.{name}" if where else name
+        if is_dataclass(kind):
+            values[name] = from_dict(kind, value, path)
+        else:
+            values[name] = _coerce(value, kind, path)
+    return cls(**values)
+
+
+def _coerce(value: Any, kind: Any, path: str) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false"}:
+            return value.lower() == "true"
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif kind is str:
+        return str(value)
+    raise ConfigError(f"config key {path}: expected {kind.__name__}, got {value!r}")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def to_toml(config: Any) -> str:
+    """Serialise a (nested) config dataclass to TOML text."""
+    lines: list[str] = []
+    tables: list[tuple[str, Any]] = []
+    for item in fields(config):
+        value = getattr(config, item.name)
+        if is_dataclass(value):
+            tables.append((item.name, value))
+        else:
+            lines.append(f"{item.name} = {_toml_value(value)}")
+    for name, table in tables:
+        lines.append(f"\n[{name}]")
+        lines.extend(f"{f.name} = {_toml_value(getattr(table, f.name))}" for f in fields(table))
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def load_config(path: str | Path) -> SortConfig:
+    """Read a SortConfig from a TOML file (missing keys keep their defaults)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from error
+    try:
+        return from_dict(SortConfig, data)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from error
+
+
+def with_overrides(config: SortConfig, assignments: list[str]) -> SortConfig:
+    """Apply ``section.key=value`` strings (the CLI's ``--set``)."""
+    data = to_dict(config)
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        if not sep:
+            raise ConfigError(f"--set {assignment!r}: expected section.key=value")
+        *parents, leaf = key.strip().split(".")
+        table = data
+        for parent in parents:
+            if parent not in table or not isinstance(table[parent], dict):
+                allowed = ", ".join(k for k, v in table.items() if isinstance(v, dict))
+                raise ConfigError(f"unknown config section {parent!r}; allowed sections: {allowed}")
+            table = table[parent]
+        if leaf not in table:
+            raise ConfigError(
+                f"unknown config key {key.strip()}; allowed keys: {', '.join(sorted(table))}"
+            )
+        table[leaf] = raw.strip().strip('"')
+    return from_dict(SortConfig, data)
+
+
+def validate(config: SortConfig) -> SortConfig:
+    """Check value ranges that types alone cannot express."""
+    choices = {
+        "preprocess.common_reference": (config.preprocess.common_reference, {"none", "median", "auto"}),
+        "preprocess.whiten": (config.preprocess.whiten, {"none", "local"}),
+        "detect.polarity": (config.detect.polarity, {"negative", "positive", "both"}),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"config key {key}: {value!r} not one of {', '.join(sorted(allowed))}")
+    pre = config.preprocess
+    if not 0 <= pre.bandpass_low_hz < pre.bandpass_high_hz:
+        raise ConfigError("preprocess: need 0 <= bandpass_low_hz < bandpass_high_hz")
+    positive = {
+        "detect.threshold_mad": config.detect.threshold_mad,
+        "waveforms.before_ms": config.waveforms.before_ms,
+        "waveforms.after_ms": config.waveforms.after_ms,
+        "features.n_components": config.features.n_components,
+        "cluster.min_cluster_size": config.cluster.min_cluster_size,
+        "preprocess.chunk_duration_s": pre.chunk_duration_s,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"config key {key}: must be > 0, got {value}")
+    return config
+
+
+__all__ = [
+    "ClusterConfig",
+    "ConfigError",
+    "DetectConfig",
+    "FeaturesConfig",
+    "PreprocessConfig",
+    "SortConfig",
+    "WaveformConfig",
+    "from_dict",
+    "load_config",
+    "replace",
+    "to_toml",
+    "validate",
+    "with_overrides",
+]
