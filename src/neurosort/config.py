@@ -23,7 +23,7 @@ class PreprocessConfig:
     notch_hz: float = 0.0  # 0 disables the notch filter
     notch_quality: float = 30.0
     common_reference: str = "auto"  # none | median | auto (median when >= 8 channels)
-    whiten: str = "none"  # none | local (neighbourhood whitening, multi-channel)
+    whiten: str = "none"  # none | global (ZCA whitening of all channels)
     chunk_duration_s: float = 10.0
 
 
@@ -198,7 +198,7 @@ def validate(config: SortConfig) -> SortConfig:
     """Check value ranges that types alone cannot express."""
     choices = {
         "preprocess.common_reference": (config.preprocess.common_reference, {"none", "median", "auto"}),
-        "preprocess.whiten": (config.preprocess.whiten, {"none", "local"}),
+        "preprocess.whiten": (config.preprocess.whiten, {"none", "global"}),
         "detect.polarity": (config.detect.polarity, {"negative", "positive", "both"}),
     }
     for key, (value, allowed) in choices.items():
