@@ -182,14 +182,16 @@ def test_spikeinterface_object_is_scaled_to_microvolts():
     assert recording.n_samples == int(0.75 * generated.get_sampling_frequency())
     np.testing.assert_allclose(recording.channel_locations_um, generated.get_channel_locations())
     assert_same_traces(load_recording(counts), [[0.5, 5.0], [1.5, 11.0]])
+    assert_same_traces(load_recording(counts, gain_uv=3.0), [[3.0, 6.0], [9.0, 15.0]])
 
 
-def test_spikeinterface_format_by_name(tmp_path, traces):
+def test_spikeinterface_format_by_name(tmp_path):
     import spikeinterface.core as si
 
-    folder = tmp_path / "saved"
-    si.NumpyRecording([traces], FS).save(folder=folder)
-    assert_same_traces(load_recording(folder, format="binaryfolder"), traces)
+    generated = si.generate_recording(num_channels=2, durations=[0.2], seed=2)
+    generated.save(folder=tmp_path / "saved")
+    recording = load_recording(tmp_path / "saved", format="binaryfolder")
+    assert_same_traces(recording, generated.get_traces())
     assert {"openephys", "intan", "spikeglx", "nwb", "mat", "mda"} <= set(available_formats())
 
 

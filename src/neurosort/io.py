@@ -130,14 +130,15 @@ def load_recording(
     ``offset_uv`` default to the file's scaling (MEArec ``gain_uv``, SpikeInterface gains),
     else 1 and 0. ``extractor_kwargs`` go to the SpikeInterface extractor (e.g. ``stream_id``).
     """
+    scale_to_uv = gain_uv is None and offset_uv is None
     if isinstance(source, str | os.PathLike):
         path = _existing_path(source)
         label, name = str(path), path.stem or path.name
         loaded = _read_traces(path, _resolve_format(path, format), dtype, n_channels,
-                              extractor_kwargs or {})
+                              extractor_kwargs or {}, scale_to_uv)
     else:
         label, name = f"<{type(source).__name__}>", "recording"
-        loaded = _wrap_object(source, label, n_channels)
+        loaded = _wrap_object(source, label, n_channels, scale_to_uv)
     fs = _first_given(sampling_frequency_hz, loaded.sampling_frequency_hz, None)
     recording = Recording(
         loaded.source,
@@ -270,7 +271,7 @@ def write_mda(path: str | os.PathLike, array: np.ndarray) -> Path:
 
 
 def _read_traces(path: Path, fmt: str, dtype: str | None, n_channels: int | None,
-                 extractor_kwargs: dict[str, Any]) -> _LoadedTraces:
+                 extractor_kwargs: dict[str, Any], scale_to_uv: bool) -> _LoadedTraces:
     if fmt == "mat":
         return _read_mat_traces(path, n_channels)
     if fmt == "npz":
@@ -281,7 +282,7 @@ def _read_traces(path: Path, fmt: str, dtype: str | None, n_channels: int | None
         return _read_binary_traces(path, dtype, n_channels)
     if fmt == "mda":
         return _read_mda_traces(path)
-    return _read_spikeinterface_traces(path, fmt, extractor_kwargs)
+    return _read_spikeinterface_traces(path, fmt, extractor_kwargs, scale_to_uv)
 
 
 def _read_mat_traces(path: Path, n_channels: int | None) -> _LoadedTraces:
@@ -352,8 +353,8 @@ def _read_mda_traces(path: Path) -> _LoadedTraces:
                          channel_locations_um=locations)
 
 
-def _read_spikeinterface_traces(path: Path, fmt: str,
-                                extractor_kwargs: dict[str, Any]) -> _LoadedTraces:
+def _read_spikeinterface_traces(path: Path, fmt: str, extractor_kwargs: dict[str, Any],
+                                scale_to_uv: bool) -> _LoadedTraces:
     readers = _spikeinterface_readers()
     if fmt not in readers:
         raise InputError(f"{path}: unknown format {fmt!r}; known formats: "
@@ -362,20 +363,22 @@ def _read_spikeinterface_traces(path: Path, fmt: str,
         si_recording = readers[fmt](str(path), **extractor_kwargs)
     except Exception as error:  # third-party readers raise anything on a bad file
         raise InputError(f"{path}: cannot read as {fmt!r}: {_one_line(error)}") from error
-    return _wrap_spikeinterface(si_recording)
+    return _wrap_spikeinterface(si_recording, scale_to_uv)
 
 
-def _wrap_object(source: Any, label: str, n_channels: int | None) -> _LoadedTraces:
+def _wrap_object(source: Any, label: str, n_channels: int | None,
+                 scale_to_uv: bool) -> _LoadedTraces:
     if isinstance(source, np.ndarray):
         traces = _time_major(label, source, n_channels)
         return _LoadedTraces(traces, None, traces.dtype)
     if hasattr(source, "get_traces") and hasattr(source, "get_sampling_frequency"):
-        return _wrap_spikeinterface(source)
+        return _wrap_spikeinterface(source, scale_to_uv)
     raise InputError(f"{label}: not a path, array or SpikeInterface recording")
 
 
-def _wrap_spikeinterface(si_recording: Any) -> _LoadedTraces:
-    """Single-segment SpikeInterface recording in microvolts where SpikeInterface knows gains."""
+def _wrap_spikeinterface(si_recording: Any, scale_to_uv: bool) -> _LoadedTraces:
+    """Single-segment SpikeInterface recording, in microvolts if asked and SpikeInterface knows
+    the gains."""
     import spikeinterface.core as si
 
     sample_dtype = np.dtype(si_recording.get_dtype())
@@ -383,7 +386,7 @@ def _wrap_spikeinterface(si_recording: Any) -> _LoadedTraces:
         logger.info("concatenating %d segments", si_recording.get_num_segments())
         si_recording = si.concatenate_recordings([si_recording])
     gain_uv = offset_uv = None
-    if si_recording.has_scaleable_traces():
+    if scale_to_uv and si_recording.has_scaleable_traces():
         import spikeinterface.preprocessing as spre
 
         si_recording = spre.scale_to_uV(si_recording)
