@@ -188,6 +188,14 @@ def test_match_spike_times_equals_sequential_greedy(seed):
     assert list(zip(index_a.tolist(), index_b.tolist(), strict=True)) == sequential_greedy(a, b, 15)
 
 
+def test_match_spike_times_on_a_long_chain_of_ties_equals_sequential_greedy():
+    a = np.arange(0, 800, 10)
+    b = a + 5
+    index_a, index_b = match_spike_times(a, b, 15)
+    assert list(zip(index_a.tolist(), index_b.tolist(), strict=True)) == sequential_greedy(a, b, 15)
+    assert len(index_a) == len(a)
+
+
 def test_detection_scores():
     scores = detection_scores(np.array([100, 200, 300, 5000]), np.array([98, 205, 310, 400]), 5)
     assert scores["precision"] == pytest.approx(0.5)

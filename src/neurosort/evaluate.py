@@ -28,6 +28,7 @@ SNR_NOISE_PIECES = 10
 SNR_TEMPLATE_HALF_WIDTH_S = 1e-3
 SNR_FILTER_MARGIN_S = 20e-3
 MISSED_LABEL = -2
+GREEDY_VECTOR_ROUNDS = 20
 
 UNIT_COLUMNS = (
     "gt_unit",
@@ -196,13 +197,17 @@ def _greedy_one_to_one(node_a: np.ndarray, node_b: np.ndarray, cost: np.ndarray)
 
     Each round keeps the pairs that are the cheapest remaining pair of both their nodes and
     drops the pairs those nodes take part in; this equals the sequential greedy matching.
+    Long chains of near-ties (regular spike trains) need many rounds, so after
+    GREEDY_VECTOR_ROUNDS the remaining pairs are matched sequentially.
     """
     order = np.lexsort((node_b, node_a, cost))
     node_a, node_b = node_a[order], node_b[order]
     alive = np.ones(len(order), dtype=bool)
     kept = np.zeros(len(order), dtype=bool)
-    while alive.any():
+    for _ in range(GREEDY_VECTOR_ROUNDS):
         candidates = np.flatnonzero(alive)
+        if len(candidates) == 0:
+            break
         best = _first_of_each(node_a[candidates]) & _first_of_each(node_b[candidates])
         winners = candidates[best]
         kept[winners] = True
@@ -210,9 +215,23 @@ def _greedy_one_to_one(node_a: np.ndarray, node_b: np.ndarray, cost: np.ndarray)
             node_b[candidates], node_b[winners]
         )
         alive[candidates[taken]] = False
+    kept[_sequential_greedy(node_a, node_b, np.flatnonzero(alive))] = True
     mask = np.zeros(len(order), dtype=bool)
     mask[order[kept]] = True
     return mask
+
+
+def _sequential_greedy(node_a: np.ndarray, node_b: np.ndarray, pairs: np.ndarray) -> list[int]:
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    kept = []
+    nodes = zip(pairs.tolist(), node_a[pairs].tolist(), node_b[pairs].tolist(), strict=True)
+    for pair, a, b in nodes:
+        if a not in used_a and b not in used_b:
+            used_a.add(a)
+            used_b.add(b)
+            kept.append(pair)
+    return kept
 
 
 def _first_of_each(values: np.ndarray) -> np.ndarray:
