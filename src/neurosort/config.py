@@ -59,7 +59,8 @@ class ClusterConfig:
     max_units: int = 20
     min_cluster_size: int = 15
     max_spikes_to_fit: int = 20000
-    merge_correlation: float = 0.95
+    merge_similarity: float = 0.9
+    merge_max_separation: float = 2.5
     assign_noise: bool = True
 
 

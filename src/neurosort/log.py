@@ -11,7 +11,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-_progress_enabled = True
+_progress_enabled = sys.stderr.isatty()
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -1,0 +1,198 @@
+"""Clustering of spike features into units, scikit-learn style, plus merging of split units."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import KNeighborsClassifier
+
+from neurosort.log import get_logger
+from neurosort.registry import register
+
+logger = get_logger(__name__)
+
+
+@register("cluster", "gmm_bic")
+class GMMBIC(ClusterMixin, BaseEstimator):
+    """Gaussian mixture whose number of components minimises BIC (or is fixed by n_units).
+
+    The search over k stops after ``patience`` successive k without a better BIC.
+    """
+
+    def __init__(self, n_units: int = 0, max_units: int = 20, patience: int = 3, seed: int = 0):
+        self.n_units = n_units
+        self.max_units = max_units
+        self.patience = patience
+        self.seed = seed
+
+    def _mixture(self, k: int) -> GaussianMixture:
+        return GaussianMixture(
+            k, covariance_type="full", random_state=self.seed, reg_covar=1e-4, max_iter=200
+        )
+
+    def fit(self, features: np.ndarray, y: np.ndarray | None = None) -> GMMBIC:
+        if self.n_units > 0:
+            self.model_ = self._mixture(min(self.n_units, len(features))).fit(features)
+            self.bic_ = {self.n_units: self.model_.bic(features)}
+        else:
+            self.model_, self.bic_ = self._search(features)
+        self.labels_ = self.model_.predict(features)
+        return self
+
+    def _search(self, features: np.ndarray) -> tuple[GaussianMixture, dict[int, float]]:
+        best, best_bic, since_best, bics = None, np.inf, 0, {}
+        for k in range(1, min(self.max_units, len(features)) + 1):
+            model = self._mixture(k).fit(features)
+            bics[k] = model.bic(features)
+            if bics[k] < best_bic:
+                best, best_bic, since_best = model, bics[k], 0
+            else:
+                since_best += 1
+                if since_best >= self.patience:
+                    break
+        return best, bics
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return self.model_.predict(features)
+
+
+@register("cluster", "hdbscan")
+class HDBSCANClusterer(ClusterMixin, BaseEstimator):
+    """scikit-learn's HDBSCAN; ``labels_`` is -1 for points it calls noise."""
+
+    def __init__(self, min_cluster_size: int = 15, seed: int = 0):
+        self.min_cluster_size = min_cluster_size
+        self.seed = seed
+
+    def fit(self, features: np.ndarray, y: np.ndarray | None = None) -> HDBSCANClusterer:
+        from sklearn.cluster import HDBSCAN
+
+        self.labels_ = HDBSCAN(min_cluster_size=self.min_cluster_size).fit_predict(features)
+        return self
+
+
+@register("cluster", "isosplit")
+class IsoSplit(ClusterMixin, BaseEstimator):
+    """ISO-SPLIT (isosplit6): clusters separated by unimodality tests, no k to choose."""
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def fit(self, features: np.ndarray, y: np.ndarray | None = None) -> IsoSplit:
+        from isosplit6 import isosplit6
+
+        labels = np.asarray(isosplit6(np.ascontiguousarray(features, dtype=np.float64)))
+        self.labels_ = labels.astype(np.int64) - 1
+        return self
+
+
+def make_clusterer(method: str, *, n_units: int, max_units: int, min_cluster_size: int, seed: int):
+    from neurosort import registry
+
+    factory = registry.get("cluster", method)
+    if method == "gmm_bic":
+        return factory(n_units=n_units, max_units=max_units, seed=seed)
+    if method == "hdbscan":
+        return factory(min_cluster_size=min_cluster_size, seed=seed)
+    return factory(seed=seed)
+
+
+def cluster_subsample_then_assign(
+    features: np.ndarray,
+    clusterer: ClusterMixin,
+    *,
+    max_spikes_to_fit: int,
+    assign_noise: bool,
+    seed: int,
+) -> np.ndarray:
+    """Fit ``clusterer`` on at most ``max_spikes_to_fit`` spikes, then label all spikes.
+
+    Spikes outside the subsample (and, with ``assign_noise``, points the clusterer called
+    noise) take the label of their nearest labelled neighbours, so cost stays near linear.
+    """
+    n_spikes = len(features)
+    rng = np.random.default_rng(seed)
+    fit_index = np.arange(n_spikes)
+    if n_spikes > max_spikes_to_fit:
+        fit_index = np.sort(rng.choice(n_spikes, max_spikes_to_fit, replace=False))
+    clusterer.fit(features[fit_index])
+    fit_labels = np.asarray(clusterer.labels_)
+    labels = np.full(n_spikes, -1, dtype=np.int64)
+    labels[fit_index] = fit_labels
+    if hasattr(clusterer, "predict"):
+        return clusterer.predict(features) if n_spikes > len(fit_index) else labels
+    labelled = fit_labels >= 0
+    if not labelled.any():
+        return labels
+    to_assign = labels < 0 if assign_noise else np.isin(np.arange(n_spikes), fit_index, invert=True)
+    if to_assign.any():
+        neighbours = KNeighborsClassifier(n_neighbors=min(10, int(labelled.sum())))
+        neighbours.fit(features[fit_index][labelled], fit_labels[labelled])
+        labels[to_assign] = neighbours.predict(features[to_assign])
+    return labels
+
+
+def relabel_consecutive(labels: np.ndarray) -> np.ndarray:
+    """Map unit labels to 0..n-1 in order of first appearance by size rank; -1 stays."""
+    out = np.full(labels.shape, -1, dtype=np.int32)
+    units, counts = np.unique(labels[labels >= 0], return_counts=True)
+    order = units[np.argsort(-counts, kind="stable")]
+    for new, unit in enumerate(order):
+        out[labels == unit] = new
+    return out
+
+
+def _unit_templates(snippets: np.ndarray, labels: np.ndarray, units: np.ndarray) -> np.ndarray:
+    return np.stack([np.median(snippets[labels == unit][:1000], axis=0) for unit in units])
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a.ravel(), b.ravel()) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+def pair_separation(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """d' of two groups along their linear discriminant (Fisher) axis."""
+    mean_a, mean_b = features_a.mean(axis=0), features_b.mean(axis=0)
+    pooled = np.cov(np.vstack([features_a - mean_a, features_b - mean_b]), rowvar=False)
+    pooled = np.atleast_2d(pooled) + 1e-6 * np.eye(features_a.shape[1])
+    axis = np.linalg.solve(pooled, mean_b - mean_a)
+    proj_a, proj_b = features_a @ axis, features_b @ axis
+    spread = np.sqrt(0.5 * (proj_a.var() + proj_b.var())) + 1e-12
+    return float(abs(proj_b.mean() - proj_a.mean()) / spread)
+
+
+def merge_similar_units(
+    labels: np.ndarray,
+    snippets: np.ndarray,
+    features: np.ndarray,
+    *,
+    min_similarity: float,
+    max_separation: float,
+) -> np.ndarray:
+    """Merge pairs of units whose templates have cosine similarity >= ``min_similarity``
+    and whose spikes are not separated along their discriminant axis (d' <= ``max_separation``).
+
+    The most similar pair is merged first and the search repeats until no pair qualifies.
+    """
+    labels = labels.copy()
+    while True:
+        units = np.unique(labels[labels >= 0])
+        if len(units) < 2:
+            return labels
+        templates = _unit_templates(snippets, labels, units)
+        best_pair, best_similarity = None, min_similarity
+        for i in range(len(units)):
+            for j in range(i + 1, len(units)):
+                similarity = _cosine(templates[i], templates[j])
+                if similarity < best_similarity:
+                    continue
+                separation = pair_separation(
+                    features[labels == units[i]][:2000], features[labels == units[j]][:2000]
+                )
+                if separation <= max_separation:
+                    best_pair, best_similarity = (units[i], units[j]), similarity
+        if best_pair is None:
+            return labels
+        logger.debug("merging unit %d into %d (similarity %.3f)", best_pair[1], best_pair[0], best_similarity)
+        labels[labels == best_pair[1]] = best_pair[0]

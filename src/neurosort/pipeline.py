@@ -1,0 +1,125 @@
+"""sort(recording, config, out_dir): composes the stages; no stage logic lives here."""
+
+from __future__ import annotations
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from neurosort import cluster as clustering
+from neurosort.config import SortConfig, validate
+from neurosort.detect import channel_neighbours
+from neurosort.features import make_features
+from neurosort.log import StageTimer, get_logger, progress
+from neurosort.preprocess import Preprocessor
+from neurosort.registry import get
+from neurosort.types import PEAK_DTYPE, SPIKE_DTYPE, Recording, SortResult
+from neurosort.waveforms import compute_templates, extract_snippets, normalise_amplitude, snippet_offsets
+
+logger = get_logger(__name__)
+
+
+def detect_and_extract(
+    recording: Recording, config: SortConfig, timer: StageTimer
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Filter chunk by chunk, detect peaks and cut their snippets: (peaks, snippets, noise)."""
+    fs = recording.sampling_frequency_hz
+    before, after = snippet_offsets(fs, config.waveforms.before_ms, config.waveforms.after_ms)
+    with timer.step("preprocess_fit"):
+        preprocessor = Preprocessor(config.preprocess, seed=config.seed).fit(recording)
+    detector = get("detect", config.detect.method)
+    neighbours = channel_neighbours(recording.channel_locations_um, config.detect.exclusion_radius_um)
+    dead_time = max(1, int(round(config.detect.dead_time_ms * fs / 1000.0)))
+    margin = max(before, after) + dead_time
+    all_peaks, all_snippets = [], []
+    spans = preprocessor.chunks(recording, extra_margin_samples=margin)
+    n_chunks = -(-recording.n_samples // int(config.preprocess.chunk_duration_s * fs))
+    for span, traces in progress(spans, total=n_chunks, desc="detect"):
+        with timer.step("detect"):
+            peaks = detector(
+                traces,
+                preprocessor.noise_levels_,
+                threshold=config.detect.threshold_mad,
+                polarity=config.detect.polarity,
+                dead_time_samples=dead_time,
+                neighbours=neighbours,
+            )
+            local = peaks["sample_index"]
+            core = (local >= span.left) & (local < span.left + span.end - span.start)
+            core &= (local >= before) & (local < len(traces) - after)
+            peaks = peaks[core]
+        with timer.step("waveforms"):
+            all_snippets.append(extract_snippets(traces, peaks["sample_index"], before, after))
+        peaks["sample_index"] += span.read_start
+        all_peaks.append(peaks)
+    peaks = np.concatenate(all_peaks) if all_peaks else np.zeros(0, PEAK_DTYPE)
+    n_samples = before + after + 1
+    snippets = (
+        np.concatenate(all_snippets)
+        if all_snippets
+        else np.zeros((0, n_samples, recording.n_channels), np.float32)
+    )
+    return peaks, snippets, preprocessor.noise_levels_
+
+
+def cluster_snippets(
+    snippets: np.ndarray, peaks: np.ndarray, noise_levels: np.ndarray, config: SortConfig,
+    timer: StageTimer,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features then clusters then merging: (labels, features)."""
+    cfg = config.cluster
+    rng = np.random.default_rng(config.seed)
+    shapes = normalise_amplitude(snippets) if config.waveforms.normalize_amplitude else snippets
+    with timer.step("features"):
+        extractor = make_features(
+            config.features.method, config.features.n_components,
+            config.features.wavelet_levels, config.seed,
+        )
+        fit_index = np.arange(len(shapes))
+        if len(shapes) > cfg.max_spikes_to_fit:
+            fit_index = np.sort(rng.choice(len(shapes), cfg.max_spikes_to_fit, replace=False))
+        extractor.fit(shapes[fit_index])
+        features = extractor.transform(shapes)
+    with timer.step("cluster"):
+        clusterer = clustering.make_clusterer(
+            cfg.method, n_units=cfg.n_units, max_units=cfg.max_units,
+            min_cluster_size=cfg.min_cluster_size, seed=config.seed,
+        )
+        labels = clustering.cluster_subsample_then_assign(
+            features, clusterer, max_spikes_to_fit=cfg.max_spikes_to_fit,
+            assign_noise=cfg.assign_noise, seed=config.seed,
+        )
+    with timer.step("merge"):
+        labels = clustering.merge_similar_units(
+            labels, snippets, features,
+            min_similarity=cfg.merge_similarity, max_separation=cfg.merge_max_separation,
+        )
+    return clustering.relabel_consecutive(labels), features
+
+
+def sort_recording(recording: Recording, config: SortConfig | None = None) -> SortResult:
+    """Run every stage on ``recording`` and return the sorting (nothing written)."""
+    config = validate(config or SortConfig())
+    timer = StageTimer()
+    peaks, snippets, noise_levels = detect_and_extract(recording, config, timer)
+    spikes = np.zeros(len(peaks), dtype=SPIKE_DTYPE)
+    for name in PEAK_DTYPE.names:
+        spikes[name] = peaks[name]
+    spikes["unit_index"] = -1
+    features = None
+    if len(peaks) < max(2, config.cluster.min_cluster_size):
+        logger.warning("%s: only %d spikes detected; nothing to cluster", recording.name, len(peaks))
+    else:
+        # Small dense problems: one BLAS/OpenMP thread is faster and avoids oversubscription.
+        with threadpool_limits(1):
+            labels, features = cluster_snippets(snippets, peaks, noise_levels, config, timer)
+        spikes["unit_index"] = labels
+    n_units = int(spikes["unit_index"].max()) + 1 if len(spikes) else 0
+    templates = compute_templates(snippets, spikes["unit_index"], n_units)
+    return SortResult(
+        spikes=spikes,
+        templates=templates,
+        sampling_frequency_hz=recording.sampling_frequency_hz,
+        n_channels=recording.n_channels,
+        features=features,
+        timings_s=dict(timer.seconds),
+    )
