@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from neurosort import cluster as clustering
+from neurosort import output
 from neurosort.config import SortConfig, validate
 from neurosort.detect import channel_neighbours
+from neurosort.errors import NeurosortError
 from neurosort.features import make_features
 from neurosort.log import StageTimer, get_logger, progress
 from neurosort.preprocess import Preprocessor
 from neurosort.registry import get
 from neurosort.types import PEAK_DTYPE, SPIKE_DTYPE, Recording, SortResult
-from neurosort.waveforms import compute_templates, extract_snippets, normalise_amplitude, snippet_offsets
+from neurosort.waveforms import (
+    compute_templates,
+    extract_snippets,
+    normalise_amplitude,
+    snippet_offsets,
+)
 
 logger = get_logger(__name__)
 
@@ -27,7 +36,9 @@ def detect_and_extract(
     with timer.step("preprocess_fit"):
         preprocessor = Preprocessor(config.preprocess, seed=config.seed).fit(recording)
     detector = get("detect", config.detect.method)
-    neighbours = channel_neighbours(recording.channel_locations_um, config.detect.exclusion_radius_um)
+    neighbours = channel_neighbours(
+        recording.channel_locations_um, config.detect.exclusion_radius_um
+    )
     dead_time = max(1, int(round(config.detect.dead_time_ms * fs / 1000.0)))
     margin = max(before, after) + dead_time
     all_peaks, all_snippets = [], []
@@ -61,8 +72,18 @@ def detect_and_extract(
     return peaks, snippets, preprocessor.noise_levels_
 
 
+def detect_recording(recording: Recording, config: SortConfig | None = None) -> np.ndarray:
+    """Preprocess and detect only: the peaks (PEAK_DTYPE) of the whole recording."""
+    config = validate(config or SortConfig())
+    peaks, _, _ = detect_and_extract(recording, config, StageTimer())
+    return peaks
+
+
 def cluster_snippets(
-    snippets: np.ndarray, peaks: np.ndarray, noise_levels: np.ndarray, config: SortConfig,
+    snippets: np.ndarray,
+    peaks: np.ndarray,
+    noise_levels: np.ndarray,
+    config: SortConfig,
     timer: StageTimer,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features then clusters then merging: (labels, features)."""
@@ -71,8 +92,10 @@ def cluster_snippets(
     shapes = normalise_amplitude(snippets) if config.waveforms.normalize_amplitude else snippets
     with timer.step("features"):
         extractor = make_features(
-            config.features.method, config.features.n_components,
-            config.features.wavelet_levels, config.seed,
+            config.features.method,
+            config.features.n_components,
+            config.features.wavelet_levels,
+            config.seed,
         )
         fit_index = np.arange(len(shapes))
         if len(shapes) > cfg.max_spikes_to_fit:
@@ -81,17 +104,26 @@ def cluster_snippets(
         features = extractor.transform(shapes)
     with timer.step("cluster"):
         clusterer = clustering.make_clusterer(
-            cfg.method, n_units=cfg.n_units, max_units=cfg.max_units,
-            min_cluster_size=cfg.min_cluster_size, seed=config.seed,
+            cfg.method,
+            n_units=cfg.n_units,
+            max_units=cfg.max_units,
+            min_cluster_size=cfg.min_cluster_size,
+            seed=config.seed,
         )
         labels = clustering.cluster_subsample_then_assign(
-            features, clusterer, max_spikes_to_fit=cfg.max_spikes_to_fit,
-            assign_noise=cfg.assign_noise, seed=config.seed,
+            features,
+            clusterer,
+            max_spikes_to_fit=cfg.max_spikes_to_fit,
+            assign_noise=cfg.assign_noise,
+            seed=config.seed,
         )
     with timer.step("merge"):
         labels = clustering.merge_similar_units(
-            labels, snippets, features,
-            min_similarity=cfg.merge_similarity, max_separation=cfg.merge_max_separation,
+            labels,
+            snippets,
+            features,
+            min_similarity=cfg.merge_similarity,
+            max_separation=cfg.merge_max_separation,
         )
     return clustering.relabel_consecutive(labels), features
 
@@ -107,7 +139,9 @@ def sort_recording(recording: Recording, config: SortConfig | None = None) -> So
     spikes["unit_index"] = -1
     features = None
     if len(peaks) < max(2, config.cluster.min_cluster_size):
-        logger.warning("%s: only %d spikes detected; nothing to cluster", recording.name, len(peaks))
+        logger.warning(
+            "%s: only %d spikes detected; nothing to cluster", recording.name, len(peaks)
+        )
     else:
         # Small dense problems: one BLAS/OpenMP thread is faster and avoids oversubscription.
         with threadpool_limits(1):
@@ -123,3 +157,37 @@ def sort_recording(recording: Recording, config: SortConfig | None = None) -> So
         features=features,
         timings_s=dict(timer.seconds),
     )
+
+
+def sort(
+    recording: Recording,
+    config: SortConfig | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    report: bool = True,
+) -> SortResult:
+    """Sort ``recording``; with ``out_dir`` also write the output folder (see README)."""
+    config = validate(config or SortConfig())
+    if out_dir is None:
+        return sort_recording(recording, config)
+    try:
+        result = sort_recording(recording, config)
+    except NeurosortError:
+        raise
+    except Exception as error:
+        output.write_failure(out_dir, config, error)
+        raise
+    with output.staged_folder(out_dir) as staging:
+        extra = {
+            "recording": recording.name,
+            "n_spikes": int(len(result.spikes)),
+            "n_units": int(len(result.unit_ids)),
+            "duration_s": recording.duration_s,
+        }
+        if report:
+            from neurosort.report import write_sort_report
+
+            with StageTimer().step("report"):
+                write_sort_report(result, recording, config, staging / "report.html")
+        output.write_result(staging, result, config, **extra)
+    return result

@@ -6,6 +6,16 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from neurosort.errors import NeurosortError
+
+
+class UnknownMethodError(NeurosortError, KeyError):
+    """No method of that name is registered."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 _METHODS: dict[str, dict[str, Any]] = {}
 
 # Modules whose import registers methods; loaded lazily on first lookup so that heavy
@@ -47,12 +57,12 @@ def _load_providers() -> None:
 
 
 def get(kind: str, name: str) -> Any:
-    """Return the method registered under ``kind``/``name`` or raise a KeyError naming the choices."""
+    """The method registered as ``kind``/``name``; a KeyError names the choices."""
     _load_providers()
     table = _METHODS.get(kind, {})
     if name not in table:
         choices = ", ".join(sorted(table)) or "none"
-        raise KeyError(f"unknown {kind} method {name!r}; available: {choices}")
+        raise UnknownMethodError(f"unknown {kind} method {name!r}; available: {choices}")
     return table[name]
 
 

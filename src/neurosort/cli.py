@@ -1,0 +1,221 @@
+"""Command-line interface: argument parsing only; every command calls the public API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from neurosort import __version__
+from neurosort.errors import NeurosortError
+from neurosort.log import configure, get_logger
+
+logger = get_logger("neurosort.cli")
+
+
+def _add_recording_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recording", help="recording file or folder")
+    parser.add_argument("--format", help="input format (default: from the file name)")
+    parser.add_argument("--sampling-frequency", type=float, help="Hz; overrides the file's")
+    parser.add_argument("--dtype", help="sample type of raw binary input, e.g. int16")
+    parser.add_argument("--n-channels", type=int, help="channel count of raw binary input")
+    parser.add_argument("--gain-uv", type=float, help="microvolts per raw unit")
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML file (see `neurosort config dump-defaults`)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set detect.threshold_mad=5",
+    )
+
+
+def _load_recording(args: argparse.Namespace):
+    from neurosort.io import load_recording
+
+    return load_recording(
+        args.recording,
+        format=args.format,
+        sampling_frequency_hz=args.sampling_frequency,
+        dtype=args.dtype,
+        n_channels=args.n_channels,
+        gain_uv=args.gain_uv,
+    )
+
+
+def _config(args: argparse.Namespace):
+    from neurosort.config import SortConfig, load_config, validate, with_overrides
+
+    config = load_config(args.config) if args.config else SortConfig()
+    return validate(with_overrides(config, args.set))
+
+
+def cmd_sort(args: argparse.Namespace) -> int:
+    from neurosort.pipeline import sort
+
+    config = _config(args)
+    recording = _load_recording(args)
+    result = sort(recording, config, args.out, report=not args.no_report)
+    print(f"{len(result.spikes)} spikes in {len(result.unit_ids)} units -> {args.out}")
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from neurosort.output import write_peaks
+    from neurosort.pipeline import detect_recording
+
+    config = _config(args)
+    recording = _load_recording(args)
+    peaks = detect_recording(recording, config)
+    write_peaks(args.out, peaks, recording.sampling_frequency_hz, config)
+    print(f"{len(peaks)} peaks -> {Path(args.out) / 'peaks.npz'}")
+    if args.ground_truth:
+        from neurosort.evaluate import detection_scores
+        from neurosort.io import load_ground_truth
+
+        truth = load_ground_truth(args.ground_truth, sampling_frequency_hz=args.sampling_frequency)
+        window = int(round(args.match_window_ms * recording.sampling_frequency_hz / 1000.0))
+        scores = detection_scores(peaks["sample_index"], truth.sample_index, window)
+        print(json.dumps({k: round(float(v), 4) for k, v in scores.items()}))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from neurosort.evaluate import evaluate
+    from neurosort.io import load_ground_truth, load_recording
+    from neurosort.output import read_result
+
+    result = read_result(args.out_dir)
+    truth = load_ground_truth(
+        args.ground_truth,
+        sampling_frequency_hz=args.sampling_frequency or result.sampling_frequency_hz,
+    )
+    recording = None
+    if args.recording:
+        recording = load_recording(args.recording, sampling_frequency_hz=args.sampling_frequency)
+    scores = evaluate(
+        result,
+        truth,
+        recording=recording,
+        match_window_samples=args.match_window,
+        snr_threshold=args.snr_threshold,
+    )
+    out = Path(args.out_dir)
+    scores.to_json(out / "evaluation.json")
+    scores.to_csv(out / "evaluation.csv")
+    print(scores.format_table())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from neurosort.demo import run_demo
+
+    summary = run_demo(args.out, duration_s=args.duration_s, seed=args.seed)
+    print(summary)
+    return 0
+
+
+def cmd_export_phy(args: argparse.Namespace) -> int:
+    from neurosort.export import export_phy
+
+    recording = _load_recording(args)
+    export_phy(args.out_dir, recording, args.phy_dir)
+    print(f"Phy folder -> {args.phy_dir}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from neurosort.config import SortConfig, load_config, to_toml, validate
+
+    if args.action == "dump-defaults":
+        sys.stdout.write(to_toml(SortConfig()))
+        return 0
+    if not args.file:
+        raise NeurosortError("config validate: give the TOML file to check")
+    validate(load_config(args.file))
+    print(f"{args.file}: valid")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neurosort", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"neurosort {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs, tracebacks")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sort = commands.add_parser("sort", help="sort a recording into units")
+    _add_recording_arguments(sort)
+    _add_config_arguments(sort)
+    sort.add_argument("--out", required=True, help="output folder")
+    sort.add_argument("--no-report", action="store_true", help="skip report.html")
+    sort.set_defaults(func=cmd_sort)
+
+    detect = commands.add_parser("detect", help="detect spikes only (writes peaks.npz)")
+    _add_recording_arguments(detect)
+    _add_config_arguments(detect)
+    detect.add_argument("--out", required=True, help="output folder")
+    detect.add_argument("--ground-truth", help="score detection against this ground truth")
+    detect.add_argument("--match-window-ms", type=float, default=0.5)
+    detect.set_defaults(func=cmd_detect)
+
+    evaluate = commands.add_parser("evaluate", help="compare a sorting with ground truth")
+    evaluate.add_argument("out_dir", help="folder written by `neurosort sort`")
+    evaluate.add_argument("--ground-truth", required=True, help="file with ground-truth spikes")
+    evaluate.add_argument("--recording", help="recording, to measure unit SNR")
+    evaluate.add_argument("--sampling-frequency", type=float, help="Hz; overrides the file's")
+    evaluate.add_argument("--match-window", type=int, default=30, help="samples (default 30)")
+    evaluate.add_argument("--snr-threshold", type=float, default=8.0)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    demo = commands.add_parser("demo", help="sort and score a seeded synthetic recording")
+    demo.add_argument("--out", default="neurosort_demo", help="output folder")
+    demo.add_argument("--duration-s", type=float, default=60.0)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=cmd_demo)
+
+    phy = commands.add_parser("export-phy", help="write a Phy folder for a sorting")
+    phy.add_argument("out_dir", help="folder written by `neurosort sort`")
+    _add_recording_arguments(phy)
+    phy.add_argument("--phy-dir", required=True, help="Phy folder to create")
+    phy.set_defaults(func=cmd_export_phy)
+
+    config = commands.add_parser("config", help="print or check a configuration")
+    config.add_argument("action", choices=["dump-defaults", "validate"])
+    config.add_argument("file", nargs="?", help="TOML file to validate")
+    config.set_defaults(func=cmd_config)
+
+    _add_plugin_commands(commands)
+    return parser
+
+
+def _add_plugin_commands(commands: argparse._SubParsersAction) -> None:
+    from neurosort.bench_cli import add_parser as add_bench
+    from neurosort.states.cli import add_parser as add_states
+
+    add_bench(commands)
+    add_states(commands)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure(verbose=args.verbose, progress=not args.no_progress)
+    try:
+        return int(args.func(args) or 0)
+    except NeurosortError as error:
+        message = str(error)
+    except Exception as error:  # a bug or an environment problem: still one line, exit 1
+        message = f"{type(error).__name__}: {error} (run with -v for the traceback)"
+    if args.verbose:
+        traceback.print_exc()
+    print(f"neurosort: error: {message}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
