@@ -28,23 +28,29 @@ class GMMBIC(ClusterMixin, BaseEstimator):
 
     def _mixture(self, k: int) -> GaussianMixture:
         return GaussianMixture(
-            k, covariance_type="full", random_state=self.seed, reg_covar=1e-4, max_iter=200
+            k, covariance_type="full", random_state=self.seed, reg_covar=1e-3, max_iter=200
         )
 
     def fit(self, features: np.ndarray, y: np.ndarray | None = None) -> GMMBIC:
+        # One global scale keeps the geometry and makes reg_covar meaningful in any units.
+        self.scale_ = float(np.std(features)) or 1.0
+        data = np.asarray(features, dtype=np.float64) / self.scale_
         if self.n_units > 0:
-            self.model_ = self._mixture(min(self.n_units, len(features))).fit(features)
-            self.bic_ = {self.n_units: self.model_.bic(features)}
+            self.model_ = self._mixture(min(self.n_units, len(data))).fit(data)
+            self.bic_ = {self.n_units: self.model_.bic(data)}
         else:
-            self.model_, self.bic_ = self._search(features)
-        self.labels_ = self.model_.predict(features)
+            self.model_, self.bic_ = self._search(data)
+        self.labels_ = self.model_.predict(data)
         return self
 
-    def _search(self, features: np.ndarray) -> tuple[GaussianMixture, dict[int, float]]:
+    def _search(self, data: np.ndarray) -> tuple[GaussianMixture, dict[int, float]]:
         best, best_bic, since_best, bics = None, np.inf, 0, {}
-        for k in range(1, min(self.max_units, len(features)) + 1):
-            model = self._mixture(k).fit(features)
-            bics[k] = model.bic(features)
+        for k in range(1, min(self.max_units, len(data)) + 1):
+            try:
+                model = self._mixture(k).fit(data)
+            except ValueError:  # a component collapsed: more components cannot help
+                break
+            bics[k] = model.bic(data)
             if bics[k] < best_bic:
                 best, best_bic, since_best = model, bics[k], 0
             else:
@@ -54,7 +60,7 @@ class GMMBIC(ClusterMixin, BaseEstimator):
         return best, bics
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        return self.model_.predict(features)
+        return self.model_.predict(np.asarray(features, dtype=np.float64) / self.scale_)
 
 
 @register("cluster", "hdbscan")
@@ -68,7 +74,7 @@ class HDBSCANClusterer(ClusterMixin, BaseEstimator):
     def fit(self, features: np.ndarray, y: np.ndarray | None = None) -> HDBSCANClusterer:
         from sklearn.cluster import HDBSCAN
 
-        self.labels_ = HDBSCAN(min_cluster_size=self.min_cluster_size).fit_predict(features)
+        self.labels_ = HDBSCAN(min_cluster_size=self.min_cluster_size, copy=True).fit_predict(features)
         return self
 
 
@@ -194,5 +200,7 @@ def merge_similar_units(
                     best_pair, best_similarity = (units[i], units[j]), similarity
         if best_pair is None:
             return labels
-        logger.debug("merging unit %d into %d (similarity %.3f)", best_pair[1], best_pair[0], best_similarity)
+        logger.debug(
+            "merging unit %d into %d (similarity %.3f)", best_pair[1], best_pair[0], best_similarity
+        )
         labels[labels == best_pair[1]] = best_pair[0]

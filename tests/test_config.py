@@ -1,0 +1,62 @@
+import pytest
+
+from neurosort.config import (
+    ConfigError,
+    SortConfig,
+    load_config,
+    to_toml,
+    validate,
+    with_overrides,
+)
+
+
+def test_toml_round_trip(tmp_path):
+    config = with_overrides(
+        SortConfig(seed=7), ["detect.threshold_mad=5.5", "cluster.method=hdbscan"]
+    )
+    path = tmp_path / "sort.toml"
+    path.write_text(to_toml(config))
+    assert load_config(path) == config
+
+
+def test_partial_file_keeps_defaults(tmp_path):
+    path = tmp_path / "sort.toml"
+    path.write_text("[detect]\npolarity = 'negative'\n")
+    config = load_config(path)
+    assert config.detect.polarity == "negative"
+    assert config.cluster == SortConfig().cluster
+
+
+def test_unknown_key_names_allowed_keys(tmp_path):
+    path = tmp_path / "sort.toml"
+    path.write_text("[detect]\nthreshold = 4\n")
+    with pytest.raises(ConfigError, match=r"unknown config key detect\.threshold.*threshold_mad"):
+        load_config(path)
+
+
+def test_unknown_section_is_rejected():
+    with pytest.raises(ConfigError, match="allowed sections"):
+        with_overrides(SortConfig(), ["detector.threshold_mad=4"])
+
+
+def test_set_coerces_types():
+    config = with_overrides(SortConfig(), ["seed=3", "waveforms.normalize_amplitude=true"])
+    assert config.seed == 3 and config.waveforms.normalize_amplitude is True
+    with pytest.raises(ConfigError, match="expected float"):
+        with_overrides(SortConfig(), ["detect.threshold_mad=high"])
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    ["detect.polarity=up", "detect.threshold_mad=0", "preprocess.bandpass_low_hz=7000"],
+)
+def test_validate_rejects_out_of_range(assignment):
+    with pytest.raises(ConfigError):
+        validate(with_overrides(SortConfig(), [assignment]))
+
+
+def test_invalid_toml_names_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[detect\n")
+    with pytest.raises(ConfigError, match="bad.toml"):
+        load_config(path)

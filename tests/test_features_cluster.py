@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from neurosort import registry
+from neurosort.cluster import cluster_subsample_then_assign, make_clusterer, merge_similar_units
+from neurosort.features import PCAFeatures, WaveletFeatures
+
+
+def two_unit_snippets(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.linspace(-1, 1, 32)
+    shapes = np.stack([-np.exp(-(t**2) * 30), 0.8 * np.exp(-((t - 0.1) ** 2) * 10) - 0.4])
+    labels = rng.integers(0, 2, n)
+    snippets = shapes[labels] * 50 + rng.normal(0, 3, (n, 32))
+    return snippets[:, :, None].astype(np.float32), labels
+
+
+@pytest.mark.parametrize("extractor", [PCAFeatures(3), WaveletFeatures(6)])
+def test_features_separate_two_units(extractor):
+    snippets, labels = two_unit_snippets()
+    features = extractor.fit(snippets).transform(snippets)
+    assert features.shape[0] == len(snippets)
+    labels_pred = cluster_subsample_then_assign(
+        features,
+        make_clusterer("gmm_bic", n_units=0, max_units=6, min_cluster_size=10, seed=0),
+        max_spikes_to_fit=10_000,
+        assign_noise=True,
+        seed=0,
+    )
+    assert adjusted_rand_score(labels, labels_pred) > 0.95
+
+
+@pytest.mark.parametrize("method", registry.available("cluster"))
+def test_every_clusterer_finds_three_blobs_and_is_deterministic(method):
+    rng = np.random.default_rng(1)
+    centres = np.array([[0, 0], [8, 0], [0, 8]])
+    truth = rng.integers(0, 3, 900)
+    features = (centres[truth] + rng.normal(0, 1, (900, 2))).astype(np.float32)
+
+    def run():
+        clusterer = make_clusterer(method, n_units=0, max_units=8, min_cluster_size=20, seed=0)
+        return cluster_subsample_then_assign(
+            features, clusterer, max_spikes_to_fit=500, assign_noise=True, seed=0
+        )
+
+    labels = run()
+    assert adjusted_rand_score(truth, labels) > 0.95
+    assert np.array_equal(labels, run())
+
+
+def test_fixed_number_of_units():
+    rng = np.random.default_rng(2)
+    features = rng.normal(0, 1, (300, 2))
+    clusterer = make_clusterer("gmm_bic", n_units=4, max_units=8, min_cluster_size=5, seed=0)
+    clusterer.fit(features)
+    assert len(np.unique(clusterer.labels_)) == 4
+
+
+def test_merge_joins_a_split_unit_but_not_distinct_units():
+    snippets, labels = two_unit_snippets(n=600)
+    features = PCAFeatures(3).fit(snippets).transform(snippets)
+    split = labels.copy()
+    unit0 = np.flatnonzero(labels == 0)
+    split[unit0[: len(unit0) // 2]] = 2
+    merged = merge_similar_units(split, snippets, features, min_similarity=0.9, max_separation=2.5)
+    assert adjusted_rand_score(labels, merged) == pytest.approx(1.0)
