@@ -1,0 +1,1 @@
+"""Windowed neural-state classification: data, windows, models, evaluation, streaming, policy."""

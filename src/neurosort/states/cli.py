@@ -1,0 +1,292 @@
+"""``neurosort states``: cv, train, evaluate and predict; argument parsing and printing only."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from neurosort.errors import InputError
+from neurosort.log import get_logger
+
+logger = get_logger(__name__)
+
+
+def add_parser(subparsers) -> None:
+    states = subparsers.add_parser(
+        "states", help="windowed neural-state classification (EEG seizure detection)"
+    )
+    commands = states.add_subparsers(dest="states_command", required=True)
+
+    cv = commands.add_parser("cv", help="k-fold cross-validation split by recording")
+    _data_arguments(cv, task_default="binary")
+    _model_arguments(cv, model_required=False)
+    cv.add_argument("--folds", type=int, default=5)
+    cv.add_argument("--split", choices=("recording", "chunk"), default="recording",
+                    help="'chunk' is the LEAKY literature split, for comparison only")
+    _report_arguments(cv)
+    cv.set_defaults(func=run_cv)
+
+    train = commands.add_parser("train", help="train on all recordings and save a model file")
+    _data_arguments(train, task_default="binary")
+    _model_arguments(train, model_required=False)
+    train.add_argument("--out", required=True, type=Path, help="model file to write (.pt)")
+    train.set_defaults(func=run_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a saved model on labelled data")
+    evaluate.add_argument("model_file", type=Path)
+    _data_arguments(evaluate, task_default=None)
+    evaluate.add_argument("--threads", type=int, default=0)
+    _report_arguments(evaluate)
+    evaluate.set_defaults(func=run_evaluate)
+
+    predict = commands.add_parser("predict", help="stream a long signal through a saved model")
+    predict.add_argument("model_file", type=Path)
+    predict.add_argument("signal", type=Path, help=".npy, .csv/.txt or an MNE-readable file")
+    predict.add_argument("--fs-hz", type=float, default=0.0,
+                         help="sampling rate of .npy/.csv input (default: the model's)")
+    predict.add_argument("--hop-samples", type=int, default=None)
+    predict.add_argument("--smooth-windows", type=int, default=3)
+    predict.add_argument("--threshold", type=float, default=0.5,
+                         help="confidence below which the state is 'unknown'")
+    predict.add_argument("--policy", type=Path, help="stimulation policy (.json or .toml)")
+    predict.add_argument("--out", type=Path, help="write every window as JSON lines here")
+    predict.add_argument("--threads", type=int, default=1)
+    predict.set_defaults(func=run_predict)
+
+
+def _data_arguments(parser: argparse.ArgumentParser, task_default: str | None) -> None:
+    parser.add_argument("--data", required=True, type=Path,
+                        help="Bonn folder/npz, a folder of arrays + labels.csv, or an EDF/FIF")
+    parser.add_argument("--task", default=task_default,
+                        help="binary | three | five for Bonn; a name of your choice otherwise")
+    parser.add_argument("--fs-hz", type=float, default=0.0,
+                        help="sampling rate of a folder of arrays")
+    parser.add_argument("--labels", type=Path, help="labels file (default DATA/labels.csv)")
+
+
+def _model_arguments(parser: argparse.ArgumentParser, model_required: bool) -> None:
+    from neurosort.states.catalog import MODELS
+
+    parser.add_argument("--model", choices=list(MODELS), required=model_required,
+                        help="default: the best model measured for the task")
+    parser.add_argument("--window-samples", type=int)
+    parser.add_argument("--hop-samples", type=int)
+    parser.add_argument("--crop-samples", type=int)
+    parser.add_argument("--inference-crops", type=int)
+    parser.add_argument("--scaling", choices=("recording", "global"))
+    parser.add_argument("--max-epochs", type=int)
+    parser.add_argument("--patience", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", type=Path, help="write the summary as JSON here")
+    parser.add_argument("--out", type=Path,
+                        help="folder for details.json, learning curves and confusion PNGs")
+
+
+def _set_threads(count: int) -> None:
+    if count > 0:
+        import torch
+
+        torch.set_num_threads(count)
+
+
+def _load_data(args):
+    from neurosort.states.data import load_recordings
+
+    return load_recordings(args.data, args.task or "binary", args.fs_hz, args.labels)
+
+
+def _resolved(args, task: str):
+    from neurosort.states.catalog import best_model, window_for
+
+    model = args.model or best_model(task)
+    window = window_for(
+        model, length_samples=args.window_samples, hop_samples=args.hop_samples,
+        crop_samples=args.crop_samples, n_inference_crops=args.inference_crops,
+        scaling=args.scaling,
+    )
+    overrides = {
+        "max_epochs": args.max_epochs, "patience_epochs": args.patience,
+        "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+        "device": args.device,
+    }
+    return model, window, overrides
+
+
+def run_cv(args) -> int:
+    from neurosort.states.catalog import make_classifier
+    from neurosort.states.evaluate import cross_validate
+
+    _set_threads(args.threads)
+    recordings = _load_data(args)
+    model, window, overrides = _resolved(args, recordings.task)
+    if args.folds < 2 or args.folds > int(np.bincount(recordings.labels).min()):
+        raise InputError(f"--folds {args.folds}: needs 2 <= folds <= recordings of the "
+                         "rarest class")
+    report = cross_validate(
+        recordings,
+        lambda fold: make_classifier(model, window, recordings.sampling_frequency_hz,
+                                     seed=args.seed + fold, **overrides),
+        window, model, n_folds=args.folds, seed=args.seed, split=args.split,
+    )
+    print(format_report(report))
+    _write_outputs(args, report)
+    return 0
+
+
+def run_train(args) -> int:
+    import time
+
+    from neurosort import __version__
+    from neurosort.states.catalog import make_classifier, model_spec
+    from neurosort.states.modelfile import TrainedModel, save_model
+    from neurosort.states.windows import cut_windows
+
+    _set_threads(args.threads)
+    recordings = _load_data(args)
+    model, window, overrides = _resolved(args, recordings.task)
+    windows, owners = cut_windows(recordings.signals, window, recordings.recording_ids)
+    classifier = make_classifier(model, window, recordings.sampling_frequency_hz,
+                                 seed=args.seed, **overrides)
+    start = time.perf_counter()
+    classifier.fit(windows, recordings.labels[owners], owners)
+    card = {
+        "neurosort_version": __version__,
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "description": model_spec(model).description,
+        "data": str(recordings.source),
+        "n_recordings": len(recordings),
+        "n_windows": int(len(windows)),
+        "recordings_per_class": dict(zip(recordings.class_names,
+                                         np.bincount(recordings.labels).tolist(), strict=True)),
+        "training_seconds": round(time.perf_counter() - start, 2),
+        "seed": args.seed,
+        "history": getattr(classifier, "history_", None) and classifier.history_.to_dict(),
+    }
+    trained = TrainedModel(classifier, model, recordings.task, recordings.class_names, window,
+                           recordings.sampling_frequency_hz, card)
+    path = save_model(args.out, trained)
+    print(f"saved {model} model for task {recordings.task} to {path}")
+    return 0
+
+
+def run_evaluate(args) -> int:
+    from neurosort.states.data import load_recordings
+    from neurosort.states.evaluate import CVReport, score_fold
+    from neurosort.states.modelfile import load_model
+    from neurosort.states.windows import cut_windows
+
+    _set_threads(args.threads)
+    trained = load_model(args.model_file)
+    recordings = load_recordings(args.data, args.task or trained.task, args.fs_hz, args.labels)
+    trained.check_task(recordings.task, recordings.class_names, str(args.model_file))
+    if abs(recordings.sampling_frequency_hz - trained.sampling_frequency_hz) > 1e-3:
+        raise InputError(f"{args.data}: sampling rate {recordings.sampling_frequency_hz:g} Hz, "
+                         f"the model expects {trained.sampling_frequency_hz:g} Hz")
+    windows, owners = cut_windows(recordings.signals, trained.window, recordings.recording_ids)
+    report = CVReport(recordings.task, trained.model, "held-out (saved model)",
+                      recordings.class_names, trained.window.to_dict())
+    everything = np.arange(len(windows))
+    report.folds.append(score_fold(trained.classifier, windows, owners, recordings, everything,
+                                   fit_seconds=0.0))
+    print(format_report(report))
+    _write_outputs(args, report)
+    return 0
+
+
+def run_predict(args) -> int:
+    from neurosort.states.data import read_stream_signal
+    from neurosort.states.modelfile import load_model
+    from neurosort.states.policy import load_policy
+    from neurosort.states.stream import stream_predict
+
+    _set_threads(args.threads)
+    trained = load_model(args.model_file)
+    policy = load_policy(args.policy, trained.class_names) if args.policy else None
+    signal, file_rate = read_stream_signal(args.signal)
+    rate = file_rate or args.fs_hz or trained.sampling_frequency_hz
+    rows = stream_predict(trained, signal, rate, args.hop_samples, args.smooth_windows,
+                          args.threshold, policy, where=str(args.signal))
+    print(format_stream(rows, trained.class_names))
+    if args.out:
+        _atomic_write(args.out, "".join(json.dumps(row) + "\n" for row in rows))
+    return 0
+
+
+def format_report(report) -> str:
+    """Mean +- std table of the window- and recording-level metrics."""
+    mean, std = report.mean(), report.std()
+    names = report.class_names
+    split = report.split if report.split != "chunk" else "chunk (LEAKY: recordings on both sides)"
+    lines = [f"task {report.task}  model {report.model}  split {split}  folds {len(report.folds)}",
+             f"{'level':<10}{'metric':<20}" + "".join(f"{n:>16}" for n in ("all", *names))]
+    for level in ("window", "recording"):
+        for metric in ("accuracy", "balanced_accuracy"):
+            cell = f"{mean[level][metric]:.3f}+-{std[level][metric]:.3f}"
+            lines.append(f"{level:<10}{metric:<20}{cell:>16}")
+        for metric in ("per_class_accuracy", "per_class_f1"):
+            cells = "".join(f"{mean[level][metric][n]:>9.3f}+-{std[level][metric][n]:.3f}"
+                            for n in names)
+            lines.append(f"{level:<10}{metric:<20}{'':>16}{cells}")
+    fit = [f.fit_seconds for f in report.folds]
+    latency = [f.predict_seconds_per_window * 1000 for f in report.folds]
+    lines.append(f"fit {np.mean(fit):.1f} s per fold, {np.sum(fit):.1f} s in all; "
+                 f"batched inference {np.mean(latency):.3f} ms per window")
+    return "\n".join(lines)
+
+
+def format_stream(rows: list[dict], class_names: tuple[str, ...]) -> str:
+    header = ["start_s", "end_s", *[f"p_{n}" for n in class_names], "state", "confidence",
+              "latency_ms", "stimulation"]
+    lines = [",".join(header)]
+    for row in rows:
+        stimulation = row["stimulation"]
+        recommendation = (
+            "{frequency_hz:g}Hz/{amplitude_ma:g}mA/{pulse_width_us:g}us/{duration_min:g}min"
+            .format(**stimulation) if stimulation else "none"
+        )
+        values = [f"{row['start_s']:.3f}", f"{row['end_s']:.3f}",
+                  *[f"{row['probabilities'][n]:.4f}" for n in class_names], row["state"],
+                  f"{row['confidence']:.4f}", f"{row['latency_ms']:.3f}", recommendation]
+        lines.append(",".join(values))
+    return "\n".join(lines)
+
+
+def _write_outputs(args, report) -> None:
+    if args.json:
+        _atomic_write(args.json, json.dumps(report.to_json(), indent=2))
+    if args.out:
+        write_figures(report, args.out)
+
+
+def write_figures(report, folder: Path) -> None:
+    from neurosort.states.plots import confusion_figure, learning_curves_figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    details = report.details()
+    _atomic_write(folder / "details.json", json.dumps(details, indent=2))
+    for level in ("window", "recording"):
+        confusion = np.sum([f[level]["confusion"] for f in details["folds"]], axis=0)
+        figure = confusion_figure(confusion, report.class_names,
+                                  f"{report.model} {report.task}: {level} level")
+        figure.savefig(folder / f"confusion_{level}.png", dpi=100)
+    histories = [f["history"] for f in details["folds"] if f["history"]]
+    if histories:
+        learning_curves_figure(histories, f"{report.model} {report.task}").savefig(
+            folder / "learning_curves.png", dpi=100)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".partial")
+    temporary.write_text(text)
+    temporary.replace(path)

@@ -1,0 +1,66 @@
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from neurosort.states.classifier import NetworkClassifier, SpectralForest
+from neurosort.states.data import load_folder
+from neurosort.states.models import NETWORKS, build_network
+from neurosort.states.windows import WindowConfig, cut_windows
+
+
+def synthetic_windows(folder, scaling="recording"):
+    recordings = load_folder(folder, 100.0)
+    windows, owners = cut_windows(recordings.signals, WindowConfig(100, 50, scaling=scaling))
+    return windows, recordings.labels[owners], owners
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("n_samples", [120, 178])
+def test_every_network_maps_windows_to_class_logits(name, n_samples):
+    network = build_network(name, n_channels=2, n_classes=3)
+    logits = network(torch.zeros(4, 2, n_samples))
+    assert logits.shape == (4, 3)
+
+
+def test_tiny_cnn_learns_two_synthetic_classes_in_seconds(synthetic_folder):
+    torch.set_num_threads(1)
+    windows, labels, owners = synthetic_windows(synthetic_folder)
+    train = owners % 4 != 0  # recordings 0, 4, 8, ... are held out whole
+    classifier = NetworkClassifier("cnn", max_epochs=12, patience_epochs=4, seed=0)
+    start = time.perf_counter()
+    classifier.fit(windows[train], labels[train], owners[train])
+    assert time.perf_counter() - start < 30
+    assert classifier.n_channels_ == 1 and classifier.n_samples_ == 100
+    accuracy = np.mean(classifier.predict(windows[~train]) == labels[~train])
+    assert accuracy >= 0.95
+
+
+def test_training_is_reproducible_with_a_seed(synthetic_folder):
+    torch.set_num_threads(1)
+    windows, labels, owners = synthetic_windows(synthetic_folder)
+    first, second = (
+        NetworkClassifier("cnn", max_epochs=2, seed=5).fit(windows, labels, owners)
+        for _ in range(2)
+    )
+    assert np.allclose(first.predict_proba(windows), second.predict_proba(windows))
+
+
+def test_crops_train_and_average_at_inference(synthetic_folder):
+    torch.set_num_threads(1)
+    windows, labels, owners = synthetic_windows(synthetic_folder, scaling="global")
+    classifier = NetworkClassifier("cnn", crop_samples=80, n_inference_crops=3,
+                                   global_scaling=True, max_epochs=2, seed=0)
+    probabilities = classifier.fit(windows, labels, owners).predict_proba(windows[:5])
+    assert probabilities.shape == (5, 2)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert abs(float(classifier.scale_std_[0]) - float(windows.std())) < 1e-3 * windows.std()
+
+
+def test_spectral_forest_separates_rhythms(synthetic_folder):
+    windows, labels, owners = synthetic_windows(synthetic_folder)
+    train = owners % 4 != 0
+    forest = SpectralForest(sampling_frequency_hz=100.0, n_trees=50)
+    forest.fit(windows[train], labels[train])
+    assert np.mean(forest.predict(windows[~train]) == labels[~train]) >= 0.95

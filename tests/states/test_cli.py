@@ -1,0 +1,115 @@
+import json
+
+import numpy as np
+import pytest
+from states_helpers import run_cli, synthetic_signal
+
+from neurosort.errors import InputError
+
+TRAIN_OPTIONS = ("--fs-hz", "100", "--window-samples", "100", "--hop-samples", "50",
+                 "--max-epochs", "8", "--patience", "3", "--threads", "1")
+
+
+@pytest.fixture(scope="module")
+def model_file(synthetic_folder, tmp_path_factory):
+    path = tmp_path_factory.mktemp("states_model") / "rhythm.pt"
+    assert run_cli("train", "--data", str(synthetic_folder), "--task", "rhythm",
+                   "--model", "cnn", "--out", str(path), *TRAIN_OPTIONS) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def long_signal(tmp_path_factory):
+    rng = np.random.default_rng(7)
+    signal = np.concatenate([synthetic_signal("slow", 1000, rng),
+                             synthetic_signal("fast", 1000, rng)])
+    path = tmp_path_factory.mktemp("states_signal") / "long.npy"
+    np.save(path, signal)
+    return path
+
+
+def test_cv_writes_the_documented_json(synthetic_folder, tmp_path, capsys):
+    summary = tmp_path / "cv.json"
+    assert run_cli("cv", "--data", str(synthetic_folder), "--task", "rhythm",
+                   "--model", "spectral_rf", "--folds", "3", "--json", str(summary),
+                   "--out", str(tmp_path / "figures"), *TRAIN_OPTIONS) == 0
+    result = json.loads(summary.read_text())
+    assert len(result["folds"]) == 3
+    assert result["mean"]["recording"]["accuracy"] >= 0.9
+    assert (tmp_path / "figures" / "confusion_window.png").stat().st_size > 0
+    assert "split recording" in capsys.readouterr().out
+
+
+def test_evaluate_a_saved_model(model_file, synthetic_folder, tmp_path):
+    summary = tmp_path / "eval.json"
+    assert run_cli("evaluate", str(model_file), "--data", str(synthetic_folder),
+                   "--fs-hz", "100", "--json", str(summary)) == 0
+    assert json.loads(summary.read_text())["mean"]["window"]["accuracy"] >= 0.95
+
+
+def test_model_file_from_another_task_is_an_input_error(model_file, synthetic_folder):
+    with pytest.raises(InputError, match="trained for task 'rhythm'"):
+        run_cli("evaluate", str(model_file), "--data", str(synthetic_folder),
+                "--fs-hz", "100", "--task", "sleep")
+
+
+def test_predict_streams_states_and_recommendations(model_file, long_signal, tmp_path, capsys):
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"confidence_threshold": 0.7, "states": {
+        "fast": {"frequency_hz": 130, "amplitude_ma": 2, "pulse_width_us": 60, "duration_min": 1},
+        "slow": {"frequency_hz": 0, "amplitude_ma": 0, "pulse_width_us": 0, "duration_min": 0},
+    }}))
+    rows_file = tmp_path / "rows.jsonl"
+    assert run_cli("predict", str(model_file), str(long_signal), "--policy", str(policy),
+                   "--out", str(rows_file)) == 0
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
+    assert len(rows) == 39 and rows[0]["start_s"] == 0 and rows[1]["start_s"] == 0.5
+    assert [r["state"] for r in rows[2:15]] == ["slow"] * 13
+    assert [r["state"] for r in rows[-13:]] == ["fast"] * 13
+    assert rows[-1]["stimulation"]["frequency_hz"] == 130
+    assert all(r["latency_ms"] > 0 for r in rows)
+    assert capsys.readouterr().out.splitlines()[0].startswith("start_s,end_s,p_fast,p_slow")
+
+
+def test_predict_says_unknown_below_the_threshold(model_file, long_signal, tmp_path):
+    rows_file = tmp_path / "rows.jsonl"
+    run_cli("predict", str(model_file), str(long_signal), "--threshold", "1.01",
+            "--out", str(rows_file))
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
+    assert {r["state"] for r in rows} == {"unknown"}
+    assert all(r["stimulation"] is None for r in rows)
+
+
+def test_bad_policy_file_is_an_input_error(model_file, long_signal, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[states.fast]\nfrequency_hz = 130\n")
+    with pytest.raises(InputError, match="policy.toml: states must be exactly"):
+        run_cli("predict", str(model_file), str(long_signal), "--policy", str(policy))
+
+
+def test_signal_shorter_than_one_window_is_an_input_error(model_file, tmp_path):
+    np.save(tmp_path / "short.npy", np.zeros(60))
+    with pytest.raises(InputError, match="short.npy: signal of 60 samples is shorter"):
+        run_cli("predict", str(model_file), str(tmp_path / "short.npy"))
+
+
+def test_nan_signal_is_an_input_error(model_file, tmp_path):
+    signal = np.ones(500)
+    signal[3] = np.inf
+    np.save(tmp_path / "nan.npy", signal)
+    with pytest.raises(InputError, match="nan.npy: 1 NaN or infinite samples"):
+        run_cli("predict", str(model_file), str(tmp_path / "nan.npy"))
+
+
+def test_foreign_file_is_not_a_model(tmp_path, long_signal):
+    fake = tmp_path / "fake.pt"
+    fake.write_bytes(b"not a model")
+    with pytest.raises(InputError, match="fake.pt: not a readable model file"):
+        run_cli("predict", str(fake), str(long_signal))
+
+
+def test_error_messages_are_one_line(model_file, tmp_path):
+    np.save(tmp_path / "short.npy", np.zeros(60))
+    with pytest.raises(InputError) as caught:
+        run_cli("predict", str(model_file), str(tmp_path / "short.npy"))
+    assert "\n" not in str(caught.value)

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from neurosort.errors import InputError
+from neurosort.states.data import load_bonn, load_folder, load_recordings, read_signal_file
+
+
+def test_folder_loader_reads_arrays_and_labels(synthetic_folder):
+    recordings = load_folder(synthetic_folder, sampling_frequency_hz=100.0)
+    assert len(recordings) == 24
+    assert recordings.class_names == ("fast", "slow")
+    assert recordings.signals[0].shape == (1, 800)
+    assert np.bincount(recordings.labels).tolist() == [12, 12]
+
+
+def test_labels_that_do_not_match_recordings_are_an_input_error(synthetic_folder, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("recording,label\nslow00,slow\nnobody,fast\n")
+    with pytest.raises(InputError, match=r"labels do not match .*no file for \['nobody'\]"):
+        load_folder(synthetic_folder, 100.0, labels_file=labels)
+
+
+def test_nan_samples_are_an_input_error(tmp_path):
+    signal = np.ones(500)
+    signal[10] = np.nan
+    np.save(tmp_path / "bad.npy", signal)
+    with pytest.raises(InputError, match="bad.npy: 1 NaN or infinite samples"):
+        read_signal_file(tmp_path / "bad.npy")
+
+
+def test_csv_columns_are_channels(tmp_path):
+    np.savetxt(tmp_path / "two.csv", np.arange(20.0).reshape(10, 2), delimiter=",")
+    assert read_signal_file(tmp_path / "two.csv").shape == (2, 10)
+
+
+def test_folder_needs_a_sampling_rate(synthetic_folder):
+    with pytest.raises(InputError, match="sampling frequency"):
+        load_recordings(synthetic_folder, "custom", 0.0)
+
+
+@pytest.mark.parametrize(("task", "counts"), [
+    ("binary", [100, 400]), ("three", [100, 100, 300]), ("five", [100] * 5),
+])
+def test_bonn_tasks(data_dir, task, counts):
+    recordings = load_bonn(data_dir / "bonn_eeg", task)
+    assert len(recordings) == 500 and recordings.signals[0].shape == (1, 4097)
+    assert recordings.sampling_frequency_hz == pytest.approx(173.61)
+    assert np.bincount(recordings.labels).tolist() == counts
+    seizure = recordings.class_names.index("seizure" if task != "five" else "S")
+    assert all(r.startswith("S") for r in np.array(recordings.recording_ids)[
+        recordings.labels == seizure])

@@ -1,0 +1,78 @@
+import json
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from neurosort.states.data import load_folder
+from neurosort.states.evaluate import (
+    classification_metrics,
+    cross_validate,
+    recording_folds,
+    recording_probabilities,
+)
+from neurosort.states.windows import WindowConfig
+
+
+def test_recording_folds_are_disjoint_and_cover_everything():
+    labels = np.repeat([0, 1, 2], [10, 10, 30])
+    folds = recording_folds(labels, 5, seed=3)
+    tested = np.concatenate([test for _, test in folds])
+    assert sorted(tested.tolist()) == list(range(50))
+    for train, test in folds:
+        assert not set(train) & set(test)
+        assert np.bincount(labels[test]).tolist() == [2, 2, 6]
+
+
+class RecordingSpy(LogisticRegression):
+    """Logistic regression on window power that remembers which recordings it trained on."""
+
+    def fit(self, X, y, groups=None):
+        self.train_groups_ = set(groups.tolist())
+        return super().fit(np.log(X.var(axis=2) + 1e-9), y)
+
+    def predict_proba(self, X):
+        return super().predict_proba(np.log(X.var(axis=2) + 1e-9))
+
+
+def test_cross_validation_never_tests_on_training_recordings(synthetic_folder):
+    recordings = load_folder(synthetic_folder, 100.0)
+    spies = []
+
+    def make(fold):
+        spies.append(RecordingSpy())
+        return spies[-1]
+
+    window = WindowConfig(length_samples=100, hop_samples=50, scaling="global")
+    report = cross_validate(recordings, make, window, "spy", n_folds=4, seed=0)
+    tested = []
+    for spy, fold in zip(spies, report.folds, strict=True):
+        trained_on = {recordings.recording_ids[i] for i in spy.train_groups_}
+        assert not trained_on & set(fold.test_recordings)
+        tested += fold.test_recordings
+    assert sorted(tested) == sorted(recordings.recording_ids)
+    summary = report.to_json()
+    assert set(summary) == {"mean", "folds"}
+    assert set(summary["mean"]) == {"window", "recording"}
+    assert set(summary["folds"][0]) == {"test_recordings", "window", "recording"}
+    assert set(summary["mean"]["window"]) == {
+        "accuracy", "balanced_accuracy", "per_class_accuracy", "per_class_f1"}
+    assert set(summary["mean"]["recording"]["per_class_f1"]) == {"fast", "slow"}
+    json.dumps(summary)
+
+
+def test_metrics_on_a_known_confusion():
+    y_true = np.array([0, 0, 0, 0, 1, 1])
+    y_pred = np.array([0, 0, 0, 1, 1, 1])
+    metrics = classification_metrics(y_true, y_pred, ("a", "b"))
+    assert metrics["accuracy"] == pytest.approx(5 / 6)
+    assert metrics["per_class_accuracy"] == {"a": 0.75, "b": 1.0}
+    assert metrics["balanced_accuracy"] == pytest.approx(0.875)
+    assert metrics["per_class_f1"]["b"] == pytest.approx(0.8)
+
+
+def test_recording_probabilities_average_windows():
+    probabilities = np.array([[0.9, 0.1], [0.3, 0.7], [0.2, 0.8], [0.6, 0.4]])
+    recordings, mean = recording_probabilities(probabilities, np.array([4, 4, 7, 7]))
+    assert recordings.tolist() == [4, 7]
+    assert np.allclose(mean, [[0.6, 0.4], [0.4, 0.6]])
