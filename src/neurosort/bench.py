@@ -75,6 +75,7 @@ ACCURACY_WELL_SORTED = 0.8
 SNR_BIN_EDGES = (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, math.inf)
 FINISHED = ("ok", "skipped")
 _POLL_S = 0.05
+_PR_SET_PDEATHSIG = 1
 
 _STUDY_KEYS = {
     "name",
@@ -410,8 +411,10 @@ def _run_forked(target: Callable[[], None], timeout_s: float, log_path: Path):
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
+        _die_with_parent(parent)
         _child_main(target, log_fd)
     os.close(log_fd)
     deadline = time.monotonic() + timeout_s
@@ -424,6 +427,16 @@ def _run_forked(target: Callable[[], None], timeout_s: float, log_path: Path):
         os.killpg(pid, signal.SIGKILL)
     _, _, usage = os.wait4(pid, 0)
     return "timeout", usage
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: a killed study must not leave its jobs running (PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _child_main(target: Callable[[], None], log_fd: int) -> None:
