@@ -92,17 +92,19 @@ def write_study_report(results_dir: str | Path) -> Path:
     sorters = read_table(results_dir, "sorters")
     summary = read_table(results_dir, "summary")
     units = read_table(results_dir, "units")
+    curves = read_table(results_dir, "accuracy_vs_snr")
+    finished = summary[summary["status"] == "ok"]
     threshold = float(study.get("snr_threshold", math.nan))
     sections = [
-        f"<h1>Study {html.escape(str(study.get('name', results_dir.name)))}</h1>",
+        f"<h1>neurosort study: {html.escape(str(study.get('name', results_dir.name)))}</h1>",
         _study_header(study, summary),
         "<h2>Summary per sorter</h2>",
         html_table(sorters, SORTER_COLUMNS),
         "<h2>Accuracy vs SNR</h2>",
-        _image(accuracy_vs_snr_figure(units, threshold), "accuracy vs SNR per sorter"),
+        _image(accuracy_vs_snr_figure(units, curves, threshold), "accuracy vs SNR per sorter"),
         "<h2>Time and memory</h2>",
-        _image(bars_figure(summary, "sort_wall_s", "sort time (s)"), "sort time per recording"),
-        _image(bars_figure(summary, "peak_memory_mib", "peak memory (MiB)"), "peak memory"),
+        _image(bars_figure(finished, "sort_wall_s", "sort time (s)"), "sort time per recording"),
+        _image(bars_figure(finished, "peak_memory_mib", "peak memory (MiB)"), "peak memory"),
         "<h2>Recordings</h2>",
         *_recording_sections(summary, units),
     ]
@@ -167,7 +169,7 @@ def _image(data_uri: str, alt: str) -> str:
     return f"<img src='{data_uri}' alt='{html.escape(alt)}'>"
 
 
-def accuracy_vs_snr_figure(units, snr_threshold: float):
+def accuracy_vs_snr_figure(units, curves, snr_threshold: float):
     import matplotlib.pyplot as plt
 
     sorters = list(dict.fromkeys(units["sorter"])) or ["(no ground truth)"]
@@ -176,7 +178,10 @@ def accuracy_vs_snr_figure(units, snr_threshold: float):
     )
     for axis, sorter in zip(axes[0], sorters, strict=True):
         mine = units[units["sorter"] == sorter]
-        axis.scatter(mine["snr"], mine["accuracy"], s=12, alpha=0.6)
+        axis.scatter(mine["snr"], mine["accuracy"], s=12, alpha=0.6, label="unit")
+        if len(curves):
+            curve = curves[curves["sorter"] == sorter]
+            axis.plot(curve["mean_snr"], curve["mean_accuracy"], "k.-", label="binned mean")
         if math.isfinite(snr_threshold):
             axis.axvline(snr_threshold, color="grey", linestyle=":", linewidth=1)
         axis.set_title(str(sorter))
