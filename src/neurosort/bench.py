@@ -899,6 +899,7 @@ def _median(values: Iterable[Any]) -> float:
 
 
 TABLES = ("units", "summary", "sorters", "accuracy_vs_snr")
+CURVE_COLUMNS = ("sorter", "snr_low", "snr_high", "n_units", "mean_snr", "mean_accuracy")
 
 
 def write_tables(out_dir: Path, rows: list[dict[str, Any]], snr_threshold: float) -> None:
@@ -909,7 +910,7 @@ def write_tables(out_dir: Path, rows: list[dict[str, Any]], snr_threshold: float
         "units": pd.DataFrame(unit_rows(rows), columns=_unit_columns()),
         "summary": pd.DataFrame(summary_rows(rows, snr_threshold), columns=SUMMARY_COLUMNS),
         "sorters": pd.DataFrame(sorter_rows(rows, snr_threshold)),
-        "accuracy_vs_snr": pd.DataFrame(accuracy_vs_snr_rows(rows)),
+        "accuracy_vs_snr": pd.DataFrame(accuracy_vs_snr_rows(rows), columns=CURVE_COLUMNS),
     }
     for name, frame in frames.items():
         _write_atomic(out_dir / f"{name}.csv", lambda path, f=frame: f.to_csv(path, index=False))
