@@ -249,6 +249,15 @@ def test_kilosort4_is_skipped_with_a_reason(tiny_study, tmp_path):
     assert summary["error"].str.startswith("kilosort4 skipped").all()
 
 
+def test_select_sorters_keeps_study_order_and_rejects_unknown_labels(tiny_study):
+    study = bench.load_study(tiny_study)
+    assert [s.label for s in bench.select_sorters(study, ["neurosort-t6"]).sorters] == [
+        "neurosort-t6"
+    ]
+    with pytest.raises(InputError, match="no sorter labelled magic"):
+        bench.select_sorters(study, ["magic"])
+
+
 def test_cli_rejects_scheduler_without_dask(tiny_study, tmp_path):
     from neurosort import bench_cli
 

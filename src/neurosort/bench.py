@@ -313,6 +313,19 @@ def _neurosort_config(path: Path, entry: dict, label: str) -> str:
         raise InputError(f"{path}: sorter {label}: {error}") from error
 
 
+def select_sorters(study: Study, labels: list[str]) -> Study:
+    """The study restricted to the sorters with these labels (in the study's order)."""
+    known = [sorter.label for sorter in study.sorters]
+    unknown = sorted(set(labels) - set(known))
+    if unknown:
+        raise InputError(
+            f"{study.path}: no sorter labelled {', '.join(unknown)} "
+            f"(the study has {', '.join(known)})"
+        )
+    kept = [sorter for sorter in study.sorters if sorter.label in labels]
+    return dataclasses.replace(study, sorters=kept)
+
+
 # ---------------------------------------------------------------- jobs
 
 

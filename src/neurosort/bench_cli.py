@@ -23,6 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--timeout-s", type=float, help="time limit per job (default: study's)")
     bench.add_argument("--workers", type=int, default=1, help="parallel jobs (process, dask)")
+    bench.add_argument("--sorters", help="comma-separated sorter labels to run (default: all)")
     bench.add_argument("--no-report", action="store_true", help="skip report.html")
     bench.set_defaults(func=cmd_bench)
 
@@ -41,6 +42,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.timeout_s is not None and args.timeout_s <= 0:
         raise InputError(f"--timeout-s must be > 0, got {args.timeout_s}")
     study = bench.load_study(args.study)
+    if args.sorters:
+        study = bench.select_sorters(study, [label.strip() for label in args.sorters.split(",")])
     out_dir = bench.run_study(
         study,
         args.out,
