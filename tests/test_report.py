@@ -1,0 +1,117 @@
+import re
+
+import numpy as np
+import pytest
+
+from neurosort import report
+from neurosort.config import SortConfig
+from neurosort.io import load_recording
+from neurosort.pipeline import sort_recording
+from neurosort.types import SPIKE_DTYPE, SortResult
+
+
+@pytest.fixture(scope="module")
+def sorted_recording():
+    import spikeinterface.core as si
+
+    si_recording, _ = si.generate_ground_truth_recording(
+        durations=[10.0], sampling_frequency=24000.0, num_channels=1, num_units=3, seed=7
+    )
+    recording = load_recording(si_recording)
+    config = SortConfig()
+    result = sort_recording(recording, config)
+    assert len(result.unit_ids) >= 2
+    return recording, config, result
+
+
+def fake_result(n_units: int, n_spikes: int, fs: float = 24000.0, n_channels: int = 1):
+    rng = np.random.default_rng(0)
+    spikes = np.zeros(n_spikes, SPIKE_DTYPE)
+    spikes["sample_index"] = np.sort(rng.integers(0, int(10 * fs), n_spikes))
+    spikes["unit_index"] = rng.integers(0, n_units, n_spikes) if n_units else -1
+    spikes["amplitude"] = rng.normal(-80.0, 5.0, n_spikes)
+    templates = rng.normal(size=(n_units, 39, n_channels)).astype(np.float32)
+    return SortResult(spikes, templates, fs, n_channels)
+
+
+def test_report_is_one_self_contained_html_file(sorted_recording, tmp_path):
+    recording, config, result = sorted_recording
+    path = report.write_sort_report(result, recording, config, tmp_path / "report.html")
+    text = path.read_text()
+    sources = re.findall(r'src="([^"]*)"', text)
+    assert len(sources) == 4
+    assert all(source.startswith("data:image/png;base64,") for source in sources)
+    assert "http://" not in text and "https://" not in text and "<link" not in text
+    n_units = len(result.unit_ids)
+    table = re.search(r'<table class="units">(.*?)</table>', text, re.S).group(1)
+    assert table.count("<tr>") == n_units + 1
+    assert f"<dd>{n_units}</dd>" in text and f"<dd>{len(result.spikes)} (" in text
+
+
+def test_report_for_zero_spikes_and_for_unassigned_spikes(sorted_recording, tmp_path):
+    recording, config, _ = sorted_recording
+    empty = fake_result(0, 0)
+    text = report.write_sort_report(empty, recording, config, tmp_path / "a.html").read_text()
+    assert "No spikes were detected" in text and "<img" not in text
+    noise_only = fake_result(0, 40)
+    text = report.write_sort_report(noise_only, recording, config, tmp_path / "b.html").read_text()
+    assert "40 spikes were detected but none was assigned" in text and "<img" not in text
+
+
+def test_figures_have_one_panel_per_unit(sorted_recording):
+    recording, config, result = sorted_recording
+    units = report.units_to_show(result)
+    figures = dict(report.sort_figures(result, recording, config, units))
+    assert len(figures["Waveforms"].axes) == len(units)
+    assert len(figures["Inter-spike intervals"].axes) == len(units)
+    assert len(figures["Amplitudes"].axes) == len(units)
+    assert len(figures["Feature space"].axes) == 3
+    assert report.figure_to_data_uri(figures["Waveforms"]).startswith("data:image/png;base64,")
+
+
+def test_feature_scatter_falls_back_to_snippet_pca(sorted_recording):
+    recording, config, result = sorted_recording
+    units = report.units_to_show(result)
+    sample = report.extract_spike_sample(result, recording, config, units)
+    without_features = SortResult(
+        result.spikes, result.templates, result.sampling_frequency_hz, result.n_channels
+    )
+    points, labels, name = report.feature_points(without_features, sample)
+    assert name == "snippet PC" and points.shape == (len(sample.snippets), 3)
+    assert np.array_equal(labels, sample.unit_index)
+    assert len(report.plot_features(points[:, :2], labels, units).axes) == 1
+
+
+def test_resampled_snippets_match_the_sorters_templates(sorted_recording):
+    recording, config, result = sorted_recording
+    units = report.units_to_show(result)
+    sample = report.extract_spike_sample(result, recording, config, units)
+    assert sample.snippets.shape[1:] == result.templates.shape[1:]
+    for unit in units:
+        own = sample.snippets[sample.unit_index == unit]
+        assert 0 < len(own) <= report.SPIKES_PER_UNIT
+        median = np.median(own, axis=0).ravel()
+        correlation = np.corrcoef(median, result.templates[unit].ravel())[0, 1]
+        assert correlation > 0.9, (unit, correlation)
+
+
+def test_many_units_are_capped_to_those_with_most_spikes():
+    result = fake_result(30, 6000)
+    result.spikes["unit_index"][:600] = 29
+    shown = report.units_to_show(result)
+    assert len(shown) == report.MAX_UNIT_PANELS and 29 in shown
+    rows = report.draw_spike_sample(result, shown, n_samples=240000, margin=200)
+    assert len(rows) <= report.MAX_SNIPPETS
+    assert set(result.spikes["unit_index"][rows]) == set(shown)
+
+
+def test_isi_violation_percent():
+    times_s = np.array([0.0, 0.001, 0.1, 0.2, 0.2012])
+    assert report.isi_violation_percent(times_s) == pytest.approx(50.0)
+    assert report.isi_violation_percent(np.array([1.0])) == 0.0
+
+
+def test_unit_colours_are_stable_and_distinct():
+    colours = [report.unit_colour(unit) for unit in range(20)]
+    assert len(set(colours)) == 20
+    assert report.unit_colour(3) == colours[3]
