@@ -28,7 +28,7 @@ it holds one; other recordings are timed only.
 Each (recording, sorter) job runs in its own forked process (its own session, so a timeout
 kills the sorter's helpers too) and writes ``jobs/<recording>__<sorter>/row.json`` through a
 temporary name, so a killed study loses at most the jobs in flight and ``resume`` finds the
-rest. Jobs carry paths, never arrays.
+rest. Jobs carry paths, never arrays. Forking needs a POSIX system (Linux, macOS).
 """
 
 from __future__ import annotations
@@ -427,6 +427,7 @@ def _run_forked(target: Callable[[], None], timeout_s: float, log_path: Path):
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:
+        os.setsid()
         _die_with_parent(parent)
         _child_main(target, log_fd)
     os.close(log_fd)
@@ -436,8 +437,9 @@ def _run_forked(target: Callable[[], None], timeout_s: float, log_path: Path):
         if done:
             return _describe_status(wait_status), usage
         time.sleep(_POLL_S)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+    for kill in (os.killpg, os.kill):  # os.kill: the child may not have called setsid yet
+        with contextlib.suppress(ProcessLookupError):
+            kill(pid, signal.SIGKILL)
     _, _, usage = os.wait4(pid, 0)
     return "timeout", usage
 
@@ -455,7 +457,6 @@ def _die_with_parent(parent: int) -> None:
 def _child_main(target: Callable[[], None], log_fd: int) -> None:
     code = 1
     try:
-        os.setsid()
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         target()
