@@ -351,3 +351,14 @@ def test_killed_cli_study_resumes_to_the_same_tables(tiny_study, serial_results,
     assert np.array_equal(
         metrics(out, "units").to_numpy(), metrics(serial_results, "units").to_numpy()
     )
+
+
+def test_one_line_error_keeps_the_innermost_exception_of_a_wrapped_trace():
+    wrapped = RuntimeError(
+        "Spike sorting error trace:\nTraceback (most recent call last):\n"
+        "  File 'x.py', line 1\nValueError: no templates\n\nSorting failed."
+    )
+    assert bench.one_line_error(wrapped) == "RuntimeError: ValueError: no templates"
+    assert bench.one_line_error(InputError("a.npz: truncated\nmore")) == (
+        "InputError: a.npz: truncated"
+    )

@@ -42,6 +42,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import sys
@@ -76,6 +77,8 @@ SNR_BIN_EDGES = (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, math.inf
 FINISHED = ("ok", "skipped")
 _POLL_S = 0.05
 _PR_SET_PDEATHSIG = 1
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_.]*(Error|Exception|Interrupt)\b.*:")
+_MAX_ERROR_CHARS = 300
 
 _STUDY_KEYS = {
     "name",
@@ -538,7 +541,7 @@ def execute_job(job: Job) -> dict[str, Any]:
     except Exception as error:
         return {
             "status": "failed",
-            "error": f"{type(error).__name__}: {error}",
+            "error": one_line_error(error),
             "units": [],
             "traceback": traceback.format_exc(),
         }
@@ -558,6 +561,14 @@ def execute_job(job: Job) -> dict[str, Any]:
         "evaluation": summary,
         "units": units,
     }
+
+
+def one_line_error(error: BaseException) -> str:
+    """``Type: message`` on one line; for a wrapped traceback, its innermost exception line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    raised = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    detail = raised[-1] if raised else (lines[0] if lines else "")
+    return f"{type(error).__name__}: {detail}"[:_MAX_ERROR_CHARS]
 
 
 def _cpu_seconds() -> float:
