@@ -166,6 +166,8 @@ def test_serial_study_writes_every_table(serial_results):
     parquet = pd.read_parquet(serial_results / "summary.parquet")
     assert list(parquet["recording"]) == list(summary["recording"])
     assert not list(serial_results.rglob("*.tmp"))
+    pivot = bench.format_pivot_table(serial_results, "mean_accuracy").splitlines()
+    assert pivot[0] == "| recording | neurosort | neurosort-t6 |" and len(pivot) == 2 + 2
 
 
 def test_dask_local_cluster_gives_identical_metrics(tiny_study, serial_results, tmp_path):

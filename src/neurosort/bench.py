@@ -1006,6 +1006,14 @@ def format_summary_table(out_dir: str | os.PathLike) -> str:
     return markdown_table(frame[columns])
 
 
+def format_pivot_table(out_dir: str | os.PathLike, column: str) -> str:
+    """One row per recording, one column per sorter, holding ``column`` of the summary."""
+    frame = read_table(out_dir, "summary")
+    pivot = frame.pivot(index="recording", columns="sorter", values=column)
+    pivot = pivot.loc[list(dict.fromkeys(frame["recording"])), list(dict.fromkeys(frame["sorter"]))]
+    return markdown_table(pivot.reset_index())
+
+
 def markdown_table(frame) -> str:
     header = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
