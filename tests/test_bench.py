@@ -216,7 +216,8 @@ def test_resume_reruns_a_job_whose_config_changed(tiny_study, serial_results, tm
 
 def test_failing_and_timed_out_jobs_become_error_rows(tiny_study, tmp_path):
     folder = tmp_path / "study"
-    shutil.copytree(tiny_study.parent / "recordings", folder / "recordings")
+    (folder / "recordings").mkdir(parents=True)
+    shutil.copy(tiny_study.parent / "recordings" / "gen1.npz", folder / "recordings")
     (folder / "recordings" / "broken.npz").write_bytes(b"PK\x03\x04 not really a zip file")
     (folder / "study.toml").write_text(
         TINY_STUDY.split("[[sorters]]")[0] + "[[sorters]]\nname = 'neurosort'\n"
