@@ -17,7 +17,7 @@ def sorted_folder(tmp_path_factory):
     si_recording, _ = si.generate_ground_truth_recording(
         durations=[10.0], sampling_frequency=24000.0, num_channels=1, num_units=3, seed=7
     )
-    recording = load_recording(si_recording)
+    recording = load_recording(si_recording.get_traces(), sampling_frequency_hz=24000.0)
     out_dir = tmp_path_factory.mktemp("export") / "sorted"
     sort(recording, SortConfig(), out_dir, report=False)
     return recording, out_dir

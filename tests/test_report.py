@@ -6,6 +6,7 @@ import pytest
 from neurosort import report
 from neurosort.config import SortConfig
 from neurosort.io import load_recording
+from neurosort.output import write_result
 from neurosort.pipeline import sort_recording
 from neurosort.types import SPIKE_DTYPE, SortResult
 
@@ -17,11 +18,18 @@ def sorted_recording():
     si_recording, _ = si.generate_ground_truth_recording(
         durations=[10.0], sampling_frequency=24000.0, num_channels=1, num_units=3, seed=7
     )
-    recording = load_recording(si_recording)
+    recording = load_recording(si_recording.get_traces(), sampling_frequency_hz=24000.0)
     config = SortConfig()
     result = sort_recording(recording, config)
     assert len(result.unit_ids) >= 2
     return recording, config, result
+
+
+@pytest.fixture(scope="module")
+def spike_sample(sorted_recording):
+    recording, config, result = sorted_recording
+    units = report.units_to_show(result)
+    return units, report.extract_spike_sample(result, recording, config, units)
 
 
 def fake_result(n_units: int, n_spikes: int, fs: float = 24000.0, n_channels: int = 1):
@@ -36,7 +44,9 @@ def fake_result(n_units: int, n_spikes: int, fs: float = 24000.0, n_channels: in
 
 def test_report_is_one_self_contained_html_file(sorted_recording, tmp_path):
     recording, config, result = sorted_recording
-    path = report.write_sort_report(result, recording, config, tmp_path / "report.html")
+    write_result(tmp_path, result, config)
+    path = report.write_folder_report(tmp_path, recording)
+    assert path == tmp_path / "report.html"
     text = path.read_text()
     sources = re.findall(r'src="([^"]*)"', text)
     assert len(sources) == 4
@@ -58,21 +68,22 @@ def test_report_for_zero_spikes_and_for_unassigned_spikes(sorted_recording, tmp_
     assert "40 spikes were detected but none was assigned" in text and "<img" not in text
 
 
-def test_figures_have_one_panel_per_unit(sorted_recording):
-    recording, config, result = sorted_recording
-    units = report.units_to_show(result)
-    figures = dict(report.sort_figures(result, recording, config, units))
-    assert len(figures["Waveforms"].axes) == len(units)
-    assert len(figures["Inter-spike intervals"].axes) == len(units)
-    assert len(figures["Amplitudes"].axes) == len(units)
-    assert len(figures["Feature space"].axes) == 3
-    assert report.figure_to_data_uri(figures["Waveforms"]).startswith("data:image/png;base64,")
+def test_figures_have_one_panel_per_unit(sorted_recording, spike_sample):
+    recording, _, result = sorted_recording
+    units, sample = spike_sample
+    templates = report.unit_templates(result, sample, units)
+    fs = recording.sampling_frequency_hz
+    assert len(report.plot_waveforms(sample, templates, units, fs).axes) == len(units)
+    assert len(report.plot_isi(result, units).axes) == len(units)
+    assert len(report.plot_amplitudes(result, units).axes) == len(units)
+    points, labels, name = report.feature_points(result, sample)
+    assert name == "feature" and points.shape[1] == 3
+    assert len(report.plot_features(points, labels, units).axes) == 3
 
 
-def test_feature_scatter_falls_back_to_snippet_pca(sorted_recording):
-    recording, config, result = sorted_recording
-    units = report.units_to_show(result)
-    sample = report.extract_spike_sample(result, recording, config, units)
+def test_feature_scatter_falls_back_to_snippet_pca(sorted_recording, spike_sample):
+    _, _, result = sorted_recording
+    units, sample = spike_sample
     without_features = SortResult(
         result.spikes, result.templates, result.sampling_frequency_hz, result.n_channels
     )
@@ -82,10 +93,9 @@ def test_feature_scatter_falls_back_to_snippet_pca(sorted_recording):
     assert len(report.plot_features(points[:, :2], labels, units).axes) == 1
 
 
-def test_resampled_snippets_match_the_sorters_templates(sorted_recording):
-    recording, config, result = sorted_recording
-    units = report.units_to_show(result)
-    sample = report.extract_spike_sample(result, recording, config, units)
+def test_resampled_snippets_match_the_sorters_templates(sorted_recording, spike_sample):
+    _, _, result = sorted_recording
+    units, sample = spike_sample
     assert sample.snippets.shape[1:] == result.templates.shape[1:]
     for unit in units:
         own = sample.snippets[sample.unit_index == unit]

@@ -356,7 +356,7 @@ def plot_amplitudes(result: SortResult, units: np.ndarray, seed: int = 0) -> Fig
             rows = rng.choice(rows, MAX_AMPLITUDE_POINTS_PER_UNIT, replace=False)
         colour = unit_colour(unit)
         times = spikes["sample_index"][rows] / result.sampling_frequency_hz
-        ax.scatter(times, spikes["amplitude"][rows], s=2, lw=0, color=colour)
+        ax.scatter(times, spikes["amplitude"][rows], s=3, lw=0, color=colour)
         if len(rows):
             ax.set_ylim(robust_limits(spikes["amplitude"][rows]))
         panel_title(ax, f"unit {unit}", colour)
@@ -492,3 +492,14 @@ def write_sort_report(
     path.write_text(report_html(result, recording, config), encoding="utf-8")
     logger.info("report written to %s", path)
     return path
+
+
+def write_folder_report(
+    out_dir: str | Path, recording: Recording, path: str | Path | None = None
+) -> Path:
+    """Re-draw the report of a finished output folder (``out_dir/report.html`` by default)."""
+    from neurosort.output import read_config, read_result
+
+    result = read_result(out_dir)
+    path = Path(out_dir) / "report.html" if path is None else Path(path)
+    return write_sort_report(result, recording, read_config(out_dir), path)
