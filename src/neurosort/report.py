@@ -127,10 +127,6 @@ def units_to_show(result: SortResult, max_units: int = MAX_UNIT_PANELS) -> np.nd
     return np.sort(units[order])
 
 
-def n_units_total(result: SortResult) -> int:
-    return max(len(result.unit_ids), len(result.templates))
-
-
 def draw_spike_sample(
     result: SortResult, units: np.ndarray, n_samples: int, margin: int, seed: int = 0
 ) -> np.ndarray:
