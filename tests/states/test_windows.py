@@ -54,3 +54,16 @@ def test_window_config_rejects_bad_values():
         WindowConfig(length_samples=100, crop_samples=150)
     with pytest.raises(InputError, match="scaling"):
         WindowConfig(scaling="minmax")
+
+
+@pytest.mark.parametrize("scaling", ["recording", "recording_level"])
+def test_running_scaler_matches_offline_scaling_at_the_end(scaling):
+    from neurosort.states.stream import RunningScaler
+
+    rng = np.random.default_rng(2)
+    signal = (50 * rng.standard_normal((2, 356)) + 7).astype(np.float32)
+    offline, _ = cut_windows([signal], WindowConfig(scaling=scaling))
+    online = RunningScaler(signal, level=scaling == "recording_level").scale(
+        signal[:, 178:], end=356)
+    assert offline.shape[1] == (4 if scaling == "recording_level" else 2)
+    assert np.allclose(offline[1], online, atol=1e-4)

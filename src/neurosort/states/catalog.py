@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from neurosort.errors import InputError
-from neurosort.states.classifier import NetworkClassifier, SpectralForest
 from neurosort.states.windows import WindowConfig
 
 
@@ -20,7 +19,7 @@ MODELS: dict[str, ModelSpec] = {
     "cnn": ModelSpec(
         "1D CNN on the waveform joined by a log-spectrum branch",
         WindowConfig(),
-        {"network": "cnn"},
+        {"network": "cnn", "max_epochs": 40, "patience_epochs": 6},
     ),
     "cnn_lstm": ModelSpec(
         "two convolution blocks feeding a bidirectional LSTM",
@@ -66,6 +65,8 @@ def make_classifier(
     model: str, window: WindowConfig, sampling_frequency_hz: float, seed: int = 0, **overrides
 ):
     """A fresh classifier for ``model``; ``overrides`` set NetworkClassifier parameters."""
+    from neurosort.states.classifier import NetworkClassifier, SpectralForest
+
     spec = model_spec(model)
     if model == "spectral_rf":
         return SpectralForest(sampling_frequency_hz=sampling_frequency_hz, seed=seed)

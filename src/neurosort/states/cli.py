@@ -76,7 +76,7 @@ def _model_arguments(parser: argparse.ArgumentParser, model_required: bool) -> N
     parser.add_argument("--hop-samples", type=int)
     parser.add_argument("--crop-samples", type=int)
     parser.add_argument("--inference-crops", type=int)
-    parser.add_argument("--scaling", choices=("recording", "global"))
+    parser.add_argument("--scaling", choices=("recording", "recording_level", "global"))
     parser.add_argument("--max-epochs", type=int)
     parser.add_argument("--patience", type=int)
     parser.add_argument("--batch-size", type=int)

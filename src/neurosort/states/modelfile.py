@@ -26,6 +26,12 @@ class TrainedModel:
     sampling_frequency_hz: float
     card: dict
 
+    @property
+    def n_signal_channels(self) -> int:
+        """Channels of the raw signal (the level channels are added by the scaling)."""
+        n_inputs = self.classifier.n_channels_
+        return n_inputs // 2 if self.window.scaling == "recording_level" else n_inputs
+
     def predict_proba(self, windows: np.ndarray) -> np.ndarray:
         """Probabilities over ``class_names`` for already scaled windows."""
         return self.classifier.predict_proba(windows)

@@ -10,21 +10,22 @@ import numpy as np
 from neurosort.errors import InputError
 from neurosort.states.modelfile import TrainedModel
 from neurosort.states.policy import UNKNOWN_STATE, Policy
-from neurosort.states.windows import window_starts
+from neurosort.states.windows import standardise, window_starts
 
 
 class RunningScaler:
     """Causal per-recording standardisation: statistics of every sample seen so far."""
 
-    def __init__(self, signal: np.ndarray) -> None:
+    def __init__(self, signal: np.ndarray, level: bool) -> None:
         padded = np.pad(signal.astype(np.float64), ((0, 0), (1, 0)))
         self._sum = np.cumsum(padded, axis=1)
         self._square_sum = np.cumsum(padded**2, axis=1)
+        self._level = level
 
     def scale(self, window: np.ndarray, end: int) -> np.ndarray:
         mean = self._sum[:, end] / end
         variance = np.maximum(self._square_sum[:, end] / end - mean**2, 0.0)
-        return (window - mean[:, None]) / np.maximum(np.sqrt(variance), 1e-6)[:, None]
+        return standardise(window, mean, np.sqrt(variance), self._level)
 
 
 def check_stream_input(trained: TrainedModel, signal: np.ndarray,
@@ -32,9 +33,9 @@ def check_stream_input(trained: TrainedModel, signal: np.ndarray,
     if abs(sampling_frequency_hz - trained.sampling_frequency_hz) > 1e-3:
         raise InputError(f"{where}: sampling rate {sampling_frequency_hz:g} Hz differs from the "
                          f"model's {trained.sampling_frequency_hz:g} Hz")
-    if signal.shape[0] != trained.classifier.n_channels_:
-        raise InputError(f"{where}: {signal.shape[0]} channels, the model expects "
-                         f"{trained.classifier.n_channels_}")
+    expected = trained.n_signal_channels
+    if signal.shape[0] != expected:
+        raise InputError(f"{where}: {signal.shape[0]} channels, the model expects {expected}")
     if signal.shape[1] < trained.window.length_samples:
         raise InputError(f"{where}: signal of {signal.shape[1]} samples is shorter than one "
                          f"window ({trained.window.length_samples} samples)")
@@ -60,7 +61,8 @@ def stream_predict(
     length = trained.window.length_samples
     hop = hop_samples or trained.window.hop_samples
     threshold = policy.confidence_threshold if policy else confidence_threshold
-    scaler = RunningScaler(signal) if trained.window.scaling == "recording" else None
+    scaling = trained.window.scaling
+    scaler = RunningScaler(signal, scaling == "recording_level") if scaling != "global" else None
     recent: deque[np.ndarray] = deque(maxlen=max(smoothing_windows, 1))
     rows = []
     for start in window_starts(signal.shape[1], length, hop):

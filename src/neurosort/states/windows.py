@@ -8,7 +8,7 @@ import numpy as np
 
 from neurosort.errors import InputError
 
-SCALINGS = ("recording", "global")
+SCALINGS = ("recording", "recording_level", "global")
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,9 @@ class WindowConfig:
     hop_samples: int = 178
     crop_samples: int = 0  # 0: the model sees whole windows; > 0: random crops of this length
     n_inference_crops: int = 1
-    scaling: str = "recording"  # recording: each recording's own mean/std; global: fit on train
+    # recording: each recording standardised by its own mean and std; recording_level: the same
+    # plus one input channel holding log(1 + std) of the recording; global: fit on training data
+    scaling: str = "recording"
 
     def __post_init__(self) -> None:
         if self.length_samples < 2 or self.hop_samples < 1:
@@ -42,11 +44,21 @@ def window_starts(n_samples: int, length: int, hop: int) -> np.ndarray:
     return np.arange(0, n_samples - length + 1, hop, dtype=np.int64)
 
 
-def standardise_recording(signal: np.ndarray) -> np.ndarray:
-    """Zero mean, unit variance per channel over the whole recording."""
-    mean = signal.mean(axis=1, keepdims=True)
-    std = signal.std(axis=1, keepdims=True)
-    return (signal - mean) / np.maximum(std, 1e-6)
+def standardise(signal: np.ndarray, mean: np.ndarray, std: np.ndarray, level: bool) -> np.ndarray:
+    """(signal - mean) / std per channel; with ``level``, log(1 + std) channels are appended."""
+    scaled = (signal - mean[:, None]) / np.maximum(std, 1e-6)[:, None]
+    if not level:
+        return scaled
+    levels = np.broadcast_to(np.log1p(std)[:, None], signal.shape)
+    return np.concatenate([scaled, levels])
+
+
+def scale_recording(signal: np.ndarray, scaling: str) -> np.ndarray:
+    """Apply the per-recording part of ``scaling`` (global scaling is fitted by the model)."""
+    if scaling == "global":
+        return signal
+    return standardise(signal, signal.mean(axis=1), signal.std(axis=1),
+                       level=scaling == "recording_level")
 
 
 def cut_windows(
@@ -67,7 +79,7 @@ def cut_windows(
                 f"{where}: signal of {signal.shape[1]} samples is shorter than one window "
                 f"({config.length_samples} samples)"
             )
-        source = standardise_recording(signal) if config.scaling == "recording" else signal
+        source = scale_recording(signal, config.scaling)
         offsets = starts[:, None] + np.arange(config.length_samples)[None, :]
         windows.append(source[:, offsets].transpose(1, 0, 2))
         owners.append(np.full(len(starts), index, dtype=np.int64))
