@@ -252,13 +252,19 @@ def test_kilosort4_is_skipped_with_a_reason(tiny_study, tmp_path):
     assert summary["error"].str.startswith("kilosort4 skipped").all()
 
 
-def test_select_sorters_keeps_study_order_and_rejects_unknown_labels(tiny_study):
+def test_a_study_filled_in_over_runs_keeps_every_current_row(tiny_study, serial_results, tmp_path):
+    out = tmp_path / "partial"
+    shutil.copytree(serial_results, out)
+    shutil.rmtree(out / "jobs" / "gen2__neurosort-t6")
     study = bench.load_study(tiny_study)
-    assert [s.label for s in bench.select_sorters(study, ["neurosort-t6"]).sorters] == [
-        "neurosort-t6"
-    ]
+    bench.run_study(study, out, resume=True, sorters=["neurosort"], recordings=["gen*"])
+    assert len(bench.read_table(out, "summary")) == 3
+    bench.run_study(study, out, resume=True, sorters=["neurosort-t6"], recordings=["gen2"])
+    pd.testing.assert_frame_equal(metrics(out, "summary"), metrics(serial_results, "summary"))
     with pytest.raises(InputError, match="no sorter labelled magic"):
-        bench.select_sorters(study, ["magic"])
+        bench.run_study(study, out, sorters=["magic"])
+    with pytest.raises(InputError, match="no recording matches 'nope'"):
+        bench.run_study(study, out, recordings=["nope"])
 
 
 def test_cli_rejects_scheduler_without_dask(tiny_study, tmp_path):

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fnmatch
 import glob
 import hashlib
 import importlib
@@ -316,19 +317,6 @@ def _neurosort_config(path: Path, entry: dict, label: str) -> str:
         raise InputError(f"{path}: sorter {label}: {error}") from error
 
 
-def select_sorters(study: Study, labels: list[str]) -> Study:
-    """The study restricted to the sorters with these labels (in the study's order)."""
-    known = [sorter.label for sorter in study.sorters]
-    unknown = sorted(set(labels) - set(known))
-    if unknown:
-        raise InputError(
-            f"{study.path}: no sorter labelled {', '.join(unknown)} "
-            f"(the study has {', '.join(known)})"
-        )
-    kept = [sorter for sorter in study.sorters if sorter.label in labels]
-    return dataclasses.replace(study, sorters=kept)
-
-
 # ---------------------------------------------------------------- jobs
 
 
@@ -351,10 +339,8 @@ def make_jobs(
 
 def finished_row(job: Job) -> dict[str, Any] | None:
     """The job's stored row when it finished (ok or skipped) with the same config hash."""
-    row = read_row(Path(job.job_dir))
-    if row and row.get("status") in FINISHED and row.get("config_hash") == job.config_hash:
-        return row
-    return None
+    row = current_row(job)
+    return row if row and row.get("status") in FINISHED else None
 
 
 def read_row(job_dir: Path) -> dict[str, Any] | None:
@@ -731,25 +717,63 @@ def run_study(
     scheduler: str | None = None,
     resume: bool = False,
     timeout_s: float | None = None,
+    sorters: list[str] | None = None,
+    recordings: list[str] | None = None,
 ) -> Path:
-    """Run (or resume) every job of ``study`` and write the tables under ``out_dir``."""
+    """Run (or resume) the study's jobs and write the tables under ``out_dir``.
+
+    ``sorters`` (labels) and ``recordings`` (name patterns) limit which jobs run; the tables
+    hold every job of the study that has a result with its current config hash, so a study
+    can be filled in over several runs.
+    """
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = make_jobs(study, out_dir, timeout_s)
-    done = {job.key: row for job in jobs if resume and (row := finished_row(job))}
-    pending = [job for job in jobs if job.key not in done]
+    selected = select_jobs(study, jobs, sorters, recordings)
+    done = {job.key: row for job in selected if resume and (row := finished_row(job))}
+    pending = [job for job in selected if job.key not in done]
     logger.info(
-        "%d jobs: %d already finished, %d to run with the %s executor",
+        "%d of %d jobs selected: %d already finished, %d to run with the %s executor",
+        len(selected),
         len(jobs),
         len(done),
         len(pending),
         executor,
     )
     write_json_atomic(out_dir / "study.json", _study_record(study))
-    for row in run_jobs(pending, executor, workers=workers, scheduler=scheduler):
-        done[f"{row['recording']}__{row['sorter']}"] = row
-    write_tables(out_dir, [done[job.key] for job in jobs], study.snr_threshold)
+    run_jobs(pending, executor, workers=workers, scheduler=scheduler)
+    rows = [row for job in jobs if (row := current_row(job))]
+    write_tables(out_dir, rows, study.snr_threshold)
     return out_dir
+
+
+def select_jobs(
+    study: Study, jobs: list[Job], sorters: list[str] | None, recordings: list[str] | None
+) -> list[Job]:
+    """The jobs of the named sorter labels and of recordings matching the name patterns."""
+    labels = [sorter.label for sorter in study.sorters]
+    unknown = sorted(set(sorters or []) - set(labels))
+    if unknown:
+        raise InputError(
+            f"{study.path}: no sorter labelled {', '.join(unknown)} (the study has "
+            f"{', '.join(labels)})"
+        )
+    names = [spec.name for spec in study.recordings]
+    for pattern in recordings or []:
+        if not fnmatch.filter(names, pattern):
+            raise InputError(f"{study.path}: no recording matches {pattern!r}")
+    return [
+        job
+        for job in jobs
+        if (sorters is None or job.sorter.label in sorters)
+        and (recordings is None or any(fnmatch.fnmatch(job.recording.name, p) for p in recordings))
+    ]
+
+
+def current_row(job: Job) -> dict[str, Any] | None:
+    """The job's stored row if it was made with the job's current config hash."""
+    row = read_row(Path(job.job_dir))
+    return row if row and row.get("config_hash") == job.config_hash else None
 
 
 def _study_record(study: Study) -> dict[str, Any]:

@@ -24,6 +24,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--timeout-s", type=float, help="time limit per job (default: study's)")
     bench.add_argument("--workers", type=int, default=1, help="parallel jobs (process, dask)")
     bench.add_argument("--sorters", help="comma-separated sorter labels to run (default: all)")
+    bench.add_argument(
+        "--recordings", help="comma-separated recording name patterns to run (default: all)"
+    )
     bench.add_argument("--no-report", action="store_true", help="skip report.html")
     bench.set_defaults(func=cmd_bench)
 
@@ -42,8 +45,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.timeout_s is not None and args.timeout_s <= 0:
         raise InputError(f"--timeout-s must be > 0, got {args.timeout_s}")
     study = bench.load_study(args.study)
-    if args.sorters:
-        study = bench.select_sorters(study, [label.strip() for label in args.sorters.split(",")])
     out_dir = bench.run_study(
         study,
         args.out,
@@ -52,6 +53,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         resume=args.resume,
         timeout_s=args.timeout_s,
+        sorters=_names(args.sorters),
+        recordings=_names(args.recordings),
     )
     print(bench.format_sorter_table(out_dir))
     if not args.no_report:
@@ -59,6 +62,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         print(f"\nreport: {write_study_report(out_dir)}")
     return 0
+
+
+def _names(text: str | None) -> list[str] | None:
+    return [name.strip() for name in text.split(",") if name.strip()] if text else None
 
 
 def cmd_report(args: argparse.Namespace) -> int:
