@@ -191,7 +191,7 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tiny_study, serial_resul
     untouched = {job.name: (job / "row.json").stat().st_mtime_ns for job in jobs[2:]}
     time.sleep(0.01)
 
-    bench.run_study(bench.load_study(tiny_study), out, resume=True)
+    bench.run_study(bench.load_study(tiny_study), out, resume=True, executor="process", workers=2)
 
     for job in jobs[2:]:
         assert (job / "row.json").stat().st_mtime_ns == untouched[job.name]
