@@ -5,9 +5,7 @@ Plots are embedded as base64 PNG; the page loads nothing from the network.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import math
 from pathlib import Path
@@ -70,21 +68,15 @@ summary { cursor: pointer; font-weight: bold; }
 """
 
 
-def figure_to_data_uri(figure: Any) -> str:
-    """A Matplotlib figure as a base64 PNG data URI (the figure is closed)."""
-    import matplotlib.pyplot as plt
+def _embedded(figure: Any) -> str:
+    from neurosort.report import figure_to_data_uri
 
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(figure)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    figure.tight_layout()
+    return figure_to_data_uri(figure)
 
 
 def write_study_report(results_dir: str | Path) -> Path:
     """Write ``results_dir/report.html`` from the tables of a `neurosort bench` run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     results_dir = Path(results_dir)
     if not (results_dir / "summary.csv").is_file():
         raise InputError(f"{results_dir}: not a `neurosort bench` results folder")
@@ -170,12 +162,11 @@ def _image(data_uri: str, alt: str) -> str:
 
 
 def accuracy_vs_snr_figure(units, curves, snr_threshold: float):
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     sorters = list(dict.fromkeys(units["sorter"])) or ["(no ground truth)"]
-    figure, axes = plt.subplots(
-        1, len(sorters), figsize=(3.6 * len(sorters), 3.2), sharey=True, squeeze=False
-    )
+    figure = Figure(figsize=(3.6 * len(sorters), 3.2))
+    axes = figure.subplots(1, len(sorters), sharey=True, squeeze=False)
     for axis, sorter in zip(axes[0], sorters, strict=True):
         mine = units[units["sorter"] == sorter]
         axis.scatter(mine["snr"], mine["accuracy"], s=12, alpha=0.6, label="unit")
@@ -188,17 +179,17 @@ def accuracy_vs_snr_figure(units, curves, snr_threshold: float):
         axis.set_xlabel("SNR")
         axis.set_ylim(-0.02, 1.02)
     axes[0][0].set_ylabel("accuracy")
-    figure.tight_layout()
-    return figure_to_data_uri(figure)
+    return _embedded(figure)
 
 
 def bars_figure(summary, column: str, label: str):
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     recordings = list(dict.fromkeys(summary["recording"]))
     sorters = list(dict.fromkeys(summary["sorter"]))
     height = 0.8 / max(1, len(sorters))
-    figure, axis = plt.subplots(figsize=(8, 0.9 + 0.3 * len(recordings) * max(1, len(sorters))))
+    figure = Figure(figsize=(8, 0.9 + 0.3 * len(recordings) * max(1, len(sorters))))
+    axis = figure.subplots()
     positions = np.arange(len(recordings))
     for offset, sorter in enumerate(sorters):
         mine = summary[summary["sorter"] == sorter].set_index("recording")
@@ -208,8 +199,7 @@ def bars_figure(summary, column: str, label: str):
     axis.invert_yaxis()
     axis.set_xlabel(label)
     axis.legend(fontsize=7)
-    figure.tight_layout()
-    return figure_to_data_uri(figure)
+    return _embedded(figure)
 
 
 def _recording_sections(summary, units) -> list[str]:
@@ -226,4 +216,4 @@ def _recording_sections(summary, units) -> list[str]:
     return sections
 
 
-__all__ = ["figure_to_data_uri", "html_table", "write_study_report"]
+__all__ = ["html_table", "write_study_report"]
