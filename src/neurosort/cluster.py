@@ -74,7 +74,9 @@ class HDBSCANClusterer(ClusterMixin, BaseEstimator):
     def fit(self, features: np.ndarray, y: np.ndarray | None = None) -> HDBSCANClusterer:
         from sklearn.cluster import HDBSCAN
 
-        self.labels_ = HDBSCAN(min_cluster_size=self.min_cluster_size, copy=True).fit_predict(features)
+        self.labels_ = HDBSCAN(min_cluster_size=self.min_cluster_size, copy=True).fit_predict(
+            features
+        )
         return self
 
 
@@ -153,54 +155,36 @@ def _unit_templates(snippets: np.ndarray, labels: np.ndarray, units: np.ndarray)
     return np.stack([np.median(snippets[labels == unit][:1000], axis=0) for unit in units])
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.dot(a.ravel(), b.ravel()) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
-
-
-def pair_separation(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """d' of two groups along their linear discriminant (Fisher) axis."""
-    mean_a, mean_b = features_a.mean(axis=0), features_b.mean(axis=0)
-    pooled = np.cov(np.vstack([features_a - mean_a, features_b - mean_b]), rowvar=False)
-    pooled = np.atleast_2d(pooled) + 1e-6 * np.eye(features_a.shape[1])
-    axis = np.linalg.solve(pooled, mean_b - mean_a)
-    proj_a, proj_b = features_a @ axis, features_b @ axis
-    spread = np.sqrt(0.5 * (proj_a.var() + proj_b.var())) + 1e-12
-    return float(abs(proj_b.mean() - proj_a.mean()) / spread)
+def template_differences(templates: np.ndarray, noise_levels: np.ndarray) -> np.ndarray:
+    """Pairwise max |template_a - template_b| over samples and channels, in noise sigmas."""
+    scaled = templates / np.maximum(noise_levels, 1e-12)
+    flat = scaled.reshape(len(scaled), -1)
+    return np.abs(flat[:, None, :] - flat[None, :, :]).max(axis=-1)
 
 
 def merge_similar_units(
-    labels: np.ndarray,
-    snippets: np.ndarray,
-    features: np.ndarray,
-    *,
-    min_similarity: float,
-    max_separation: float,
+    labels: np.ndarray, snippets: np.ndarray, noise_levels: np.ndarray, *, max_difference: float
 ) -> np.ndarray:
-    """Merge pairs of units whose templates have cosine similarity >= ``min_similarity``
-    and whose spikes are not separated along their discriminant axis (d' <= ``max_separation``).
+    """Merge units whose templates differ nowhere by more than ``max_difference`` noise sigmas.
 
-    The most similar pair is merged first and the search repeats until no pair qualifies.
+    Over-split units (a non-Gaussian cluster cut in two by a mixture model) have nearly
+    equal templates; distinct neurons differ by several sigmas somewhere. The closest pair
+    is merged first and templates are recomputed until no pair qualifies.
     """
     labels = labels.copy()
     while True:
         units = np.unique(labels[labels >= 0])
         if len(units) < 2:
             return labels
-        templates = _unit_templates(snippets, labels, units)
-        best_pair, best_similarity = None, min_similarity
-        for i in range(len(units)):
-            for j in range(i + 1, len(units)):
-                similarity = _cosine(templates[i], templates[j])
-                if similarity < best_similarity:
-                    continue
-                separation = pair_separation(
-                    features[labels == units[i]][:2000], features[labels == units[j]][:2000]
-                )
-                if separation <= max_separation:
-                    best_pair, best_similarity = (units[i], units[j]), similarity
-        if best_pair is None:
+        differences = template_differences(_unit_templates(snippets, labels, units), noise_levels)
+        np.fill_diagonal(differences, np.inf)
+        first, second = np.unravel_index(np.argmin(differences), differences.shape)
+        if differences[first, second] > max_difference:
             return labels
         logger.debug(
-            "merging unit %d into %d (similarity %.3f)", best_pair[1], best_pair[0], best_similarity
+            "merging unit %d into %d (templates differ by %.2f sigma)",
+            units[second],
+            units[first],
+            differences[first, second],
         )
-        labels[labels == best_pair[1]] = best_pair[0]
+        labels[labels == units[second]] = units[first]

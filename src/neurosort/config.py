@@ -59,8 +59,7 @@ class ClusterConfig:
     max_units: int = 20
     min_cluster_size: int = 15
     max_spikes_to_fit: int = 20000
-    merge_similarity: float = 0.9
-    merge_max_separation: float = 2.5
+    merge_max_difference_sigma: float = 1.5  # 0 disables merging
     assign_noise: bool = True
 
 
@@ -198,13 +197,18 @@ def with_overrides(config: SortConfig, assignments: list[str]) -> SortConfig:
 def validate(config: SortConfig) -> SortConfig:
     """Check value ranges that types alone cannot express."""
     choices = {
-        "preprocess.common_reference": (config.preprocess.common_reference, {"none", "median", "auto"}),
+        "preprocess.common_reference": (
+            config.preprocess.common_reference,
+            {"none", "median", "auto"},
+        ),
         "preprocess.whiten": (config.preprocess.whiten, {"none", "global"}),
         "detect.polarity": (config.detect.polarity, {"negative", "positive", "both"}),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
-            raise ConfigError(f"config key {key}: {value!r} not one of {', '.join(sorted(allowed))}")
+            raise ConfigError(
+                f"config key {key}: {value!r} not one of {', '.join(sorted(allowed))}"
+            )
     pre = config.preprocess
     if not 0 <= pre.bandpass_low_hz < pre.bandpass_high_hz:
         raise ConfigError("preprocess: need 0 <= bandpass_low_hz < bandpass_high_hz")

@@ -11,7 +11,7 @@ from neurosort import cluster as clustering
 from neurosort import output
 from neurosort.config import SortConfig, validate
 from neurosort.detect import channel_neighbours
-from neurosort.errors import NeurosortError
+from neurosort.errors import InputError, NeurosortError
 from neurosort.features import make_features
 from neurosort.log import StageTimer, get_logger, progress
 from neurosort.preprocess import Preprocessor
@@ -33,6 +33,11 @@ def detect_and_extract(
     """Filter chunk by chunk, detect peaks and cut their snippets: (peaks, snippets, noise)."""
     fs = recording.sampling_frequency_hz
     before, after = snippet_offsets(fs, config.waveforms.before_ms, config.waveforms.after_ms)
+    if recording.n_samples <= before + after + 1:
+        raise InputError(
+            f"{recording.name}: {recording.n_samples} samples, not longer than the waveform "
+            f"window of {before + after + 1} samples (waveforms.before_ms + after_ms)"
+        )
     with timer.step("preprocess_fit"):
         preprocessor = Preprocessor(config.preprocess, seed=config.seed).fit(recording)
     detector = get("detect", config.detect.method)
@@ -119,11 +124,7 @@ def cluster_snippets(
         )
     with timer.step("merge"):
         labels = clustering.merge_similar_units(
-            labels,
-            snippets,
-            features,
-            min_similarity=cfg.merge_similarity,
-            max_separation=cfg.merge_max_separation,
+            labels, snippets, noise_levels, max_difference=cfg.merge_max_difference_sigma
         )
     return clustering.relabel_consecutive(labels), features
 

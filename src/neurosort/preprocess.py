@@ -29,9 +29,13 @@ def bandpass_sos(
             high_hz,
             nyquist,
         )
-        return signal.butter(order, low_hz, btype="highpass", fs=sampling_frequency_hz, output="sos")
+        return signal.butter(
+            order, low_hz, btype="highpass", fs=sampling_frequency_hz, output="sos"
+        )
     if low_hz <= 0:
-        return signal.butter(order, high_hz, btype="lowpass", fs=sampling_frequency_hz, output="sos")
+        return signal.butter(
+            order, high_hz, btype="lowpass", fs=sampling_frequency_hz, output="sos"
+        )
     return signal.butter(
         order, [low_hz, high_hz], btype="bandpass", fs=sampling_frequency_hz, output="sos"
     )
@@ -96,11 +100,15 @@ class Preprocessor:
         piece = int(recording.sampling_frequency_hz)
         n_pieces = max(1, recording.n_samples // piece)
         rng = np.random.default_rng(self.seed)
-        picks = np.sort(rng.choice(n_pieces, size=min(n_pieces, self.n_noise_chunks), replace=False))
+        picks = np.sort(
+            rng.choice(n_pieces, size=min(n_pieces, self.n_noise_chunks), replace=False)
+        )
         pieces = []
         for index in picks:
             start = index * piece
-            raw = recording.get_traces(start - self.margin_samples_, start + piece + self.margin_samples_)
+            raw = recording.get_traces(
+                start - self.margin_samples_, start + piece + self.margin_samples_
+            )
             filtered = self.apply(raw)
             pieces.append(filtered[self.margin_samples_ : self.margin_samples_ + piece])
         return np.concatenate(pieces, axis=0)
@@ -120,7 +128,10 @@ class Preprocessor:
         traces = raw - np.median(raw, axis=0)
         cfg = self.config
         traces = bandpass(
-            traces, self.sampling_frequency_hz_, cfg.bandpass_low_hz, cfg.bandpass_high_hz,
+            traces,
+            self.sampling_frequency_hz_,
+            cfg.bandpass_low_hz,
+            cfg.bandpass_high_hz,
             cfg.filter_order,
         )
         if cfg.notch_hz > 0:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def snippet_offsets(sampling_frequency_hz: float, before_ms: float, after_ms: float) -> tuple[int, int]:
+def snippet_offsets(
+    sampling_frequency_hz: float, before_ms: float, after_ms: float
+) -> tuple[int, int]:
     """Samples taken before and after the peak (the peak itself is at index ``before``)."""
     before = int(round(before_ms * sampling_frequency_hz / 1000.0))
     after = int(round(after_ms * sampling_frequency_hz / 1000.0))

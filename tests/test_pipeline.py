@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+
+from neurosort.config import SortConfig, with_overrides
+from neurosort.demo import demo_recording
+from neurosort.evaluate import evaluate
+from neurosort.output import read_result
+from neurosort.pipeline import sort, sort_recording
+from neurosort.types import Recording
+
+
+@pytest.fixture(scope="session")
+def demo():
+    return demo_recording(duration_s=20.0, seed=3)
+
+
+def test_demo_recording_sorts_accurately(demo):
+    recording, truth = demo
+    result = sort_recording(recording, SortConfig())
+    scores = evaluate(result, truth)
+    assert scores.summary["mean_accuracy"] >= 0.7
+    assert scores.summary["detection_recall"] >= 0.85
+
+
+def test_output_folder_contract(demo, tmp_path):
+    recording, _ = demo
+    out = tmp_path / "out"
+    result = sort(recording, SortConfig(), out, report=False)
+    assert {p.name for p in out.iterdir()} == {
+        "spikes.npz",
+        "templates.npy",
+        "config.toml",
+        "run.json",
+    }
+    with np.load(out / "spikes.npz") as spikes:
+        assert spikes["sample_index"].dtype == np.int64
+        assert spikes["unit_index"].dtype == np.int32
+        assert float(spikes["sampling_frequency"]) == recording.sampling_frequency_hz
+    templates = np.load(out / "templates.npy")
+    assert templates.shape[0] == len(result.unit_ids) and templates.shape[2] == recording.n_channels
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "succeeded" and "detect" in run["stage_timings_s"]
+    assert np.array_equal(read_result(out).spikes, result.spikes)
+    assert not list(tmp_path.glob(".out.*")), "staging folder left behind"
+
+
+def test_same_seed_gives_byte_identical_spikes(demo, tmp_path):
+    recording, _ = demo
+    config = with_overrides(SortConfig(), ["seed=5"])
+    sort(recording, config, tmp_path / "a", report=False)
+    sort(recording, config, tmp_path / "b", report=False)
+    assert (tmp_path / "a/spikes.npz").read_bytes() == (tmp_path / "b/spikes.npz").read_bytes()
+
+
+@pytest.mark.parametrize("method", ["hdbscan", "isosplit"])
+def test_other_clusterers_run_end_to_end(demo, method):
+    recording, truth = demo
+    result = sort_recording(recording, with_overrides(SortConfig(), [f"cluster.method={method}"]))
+    assert evaluate(result, truth).summary["mean_accuracy"] >= 0.5
+
+
+def test_zero_spikes_gives_empty_sorting_and_warning(caplog, tmp_path):
+    rng = np.random.default_rng(0)
+    recording = Recording(rng.normal(0, 1, (48000, 1)).astype(np.float32), 24000.0)
+    config = with_overrides(SortConfig(), ["detect.threshold_mad=50"])
+    result = sort(recording, config, tmp_path / "out", report=False)
+    assert len(result.spikes) == 0 and len(result.unit_ids) == 0
+    assert "nothing to cluster" in caplog.text
+    assert (tmp_path / "out" / "spikes.npz").is_file()
+
+
+def test_long_recording_is_processed_in_chunks(demo):
+    recording, truth = demo
+    small_chunks = with_overrides(SortConfig(), ["preprocess.chunk_duration_s=1.5"])
+    peaks_chunked = sort_recording(recording, small_chunks).spikes["sample_index"]
+    peaks_whole = sort_recording(recording, SortConfig()).spikes["sample_index"]
+    assert len(np.setxor1d(peaks_chunked, peaks_whole)) <= 2
