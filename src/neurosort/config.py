@@ -58,7 +58,7 @@ class ClusterConfig:
     n_units: int = 0  # 0 = choose automatically; > 0 fixes the number of units (gmm)
     max_units: int = 20
     min_cluster_size: int = 15
-    max_spikes_to_fit: int = 20000
+    max_spikes_to_fit: int = 10000
     merge_max_difference_sigma: float = 1.5  # 0 disables merging
     assign_noise: bool = True
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d
 
 from neurosort.registry import register
 from neurosort.types import PEAK_DTYPE
@@ -40,14 +39,22 @@ def detect_threshold(
     A sample is kept when it crosses the threshold and is the largest score within
     ``dead_time_samples`` on either side across its neighbouring channels (ties go to the
     earliest sample and lowest channel), so each spike is reported once, at its peak.
+    Peaks closer than the dead time to the block's edges are left out: callers pass
+    blocks with margins.
     """
     score = peak_score(traces, noise_levels, polarity)
-    window = 2 * int(dead_time_samples) + 1
-    time_max = maximum_filter1d(score, size=window, axis=0, mode="constant", cval=-np.inf)
-    local_max = np.empty_like(time_max)
-    for channel in range(score.shape[1]):
-        local_max[:, channel] = time_max[:, neighbours[channel]].max(axis=1)
-    samples, channels = np.nonzero((score > threshold) & (score >= local_max))
+    samples, channels = np.nonzero(score > threshold)
+    dead_time = int(dead_time_samples)
+    inside = (samples >= dead_time) & (samples < len(score) - dead_time)
+    samples, channels = samples[inside], channels[inside]
+    keep = np.zeros(samples.size, dtype=bool)
+    # Only supra-threshold samples are compared with their neighbourhood (sparse and fast).
+    offsets = np.arange(-dead_time, dead_time + 1)
+    for channel in np.unique(channels):
+        mine = channels == channel
+        around = score[samples[mine, None] + offsets][:, :, neighbours[channel]]
+        keep[mine] = score[samples[mine], channel] >= around.max(axis=(1, 2))
+    samples, channels = samples[keep], channels[keep]
     samples, channels = _drop_ties(samples, channels, int(dead_time_samples), neighbours)
     peaks = np.zeros(samples.size, dtype=PEAK_DTYPE)
     peaks["sample_index"] = samples

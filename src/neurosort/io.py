@@ -133,7 +133,7 @@ def load_recording(
     scale_to_uv = gain_uv is None and offset_uv is None
     if isinstance(source, str | os.PathLike):
         path = _existing_path(source)
-        label, name = str(path), path.stem or path.name
+        label, name = str(path), path.name
         loaded = _read_traces(path, _resolve_format(path, format), dtype, n_channels,
                               extractor_kwargs or {}, scale_to_uv)
     else:
@@ -336,7 +336,7 @@ def _read_binary_traces(path: Path, dtype: str | None, n_channels: int | None) -
         traces = np.memmap(path, dtype=sample_dtype, mode="r").reshape(n_channels, -1).T
     else:
         traces = np.memmap(path, dtype=sample_dtype, mode="r").reshape(-1, n_channels)
-    return _LoadedTraces(traces, info.get("sample_rate"), sample_dtype)
+    return _LoadedTraces(traces, info.get("sample_rate"), sample_dtype, gain_uv=info.get("gain_uv"))
 
 
 def _read_mda_traces(path: Path) -> _LoadedTraces:

@@ -125,10 +125,9 @@ class Preprocessor:
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
         """Filter (and reference/whiten) one block of raw microvolt traces."""
-        traces = raw - np.median(raw, axis=0)
         cfg = self.config
         traces = bandpass(
-            traces,
+            raw,
             self.sampling_frequency_hz_,
             cfg.bandpass_low_hz,
             cfg.bandpass_high_hz,

@@ -1,0 +1,130 @@
+"""The command line: commands end to end, and every bad input exits 1 with one line."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.io
+
+from neurosort.cli import main
+from neurosort.io import save_npz_recording
+
+
+@pytest.fixture(scope="module")
+def small_recording(tmp_path_factory):
+    from neurosort.demo import demo_recording
+
+    recording, truth = demo_recording(duration_s=8.0, seed=1, n_channels=1, n_units=3)
+    path = tmp_path_factory.mktemp("rec") / "small.npz"
+    save_npz_recording(
+        path,
+        recording.get_traces(),
+        recording.sampling_frequency_hz,
+        spike_times=truth.sample_index,
+        spike_units=truth.unit_index,
+    )
+    return path
+
+
+def run_cli(capsys, *args):
+    code = main(["--no-progress", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_sort_then_evaluate(small_recording, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, _ = run_cli(capsys, "sort", small_recording, "--out", out, "--no-report")
+    assert code == 0 and "units" in stdout
+    code, stdout, _ = run_cli(capsys, "evaluate", out, "--ground-truth", small_recording)
+    assert code == 0 and "mean_accuracy" in stdout
+    summary = json.loads((out / "evaluation.json").read_text())["summary"]
+    assert summary["mean_accuracy"] > 0.6
+    assert (out / "evaluation.csv").is_file()
+
+
+def test_detect_writes_peaks_and_scores(small_recording, tmp_path, capsys):
+    out = tmp_path / "peaks"
+    code, stdout, _ = run_cli(
+        capsys, "detect", small_recording, "--out", out, "--ground-truth", small_recording
+    )
+    assert code == 0
+    assert json.loads(stdout.splitlines()[-1])["recall"] > 0.8
+    with np.load(out / "peaks.npz") as peaks:
+        assert peaks["sample_index"].dtype == np.int64 and len(peaks["sample_index"]) > 10
+
+
+def test_config_dump_and_validate(tmp_path, capsys):
+    code, stdout, _ = run_cli(capsys, "config", "dump-defaults")
+    path = tmp_path / "sort.toml"
+    path.write_text(stdout)
+    assert code == 0 and run_cli(capsys, "config", "validate", path)[0] == 0
+
+
+def test_set_override_reaches_the_run(small_recording, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, _, _ = run_cli(
+        capsys,
+        "sort",
+        small_recording,
+        "--out",
+        out,
+        "--no-report",
+        "--set",
+        "detect.threshold_mad=6",
+    )
+    assert code == 0 and "threshold_mad = 6.0" in (out / "config.toml").read_text()
+
+
+def _write_bad_inputs(folder):
+    fs = 24000.0
+    good = np.random.default_rng(0).normal(0, 1, (24000, 1)).astype(np.float32)
+    nan = good.copy()
+    nan[100, 0] = np.nan
+    inf = good.copy()
+    inf[5, 0] = np.inf
+    save_npz_recording(folder / "nan.npz", nan, fs)
+    save_npz_recording(folder / "inf.npz", inf, fs)
+    save_npz_recording(folder / "constant.npz", np.full((24000, 1), 3.0, np.float32), fs)
+    np.savez(folder / "empty.npz", traces=np.zeros((0, 1), np.float32), sampling_frequency=fs)
+    np.savez(folder / "no_rate.npz", traces=good)
+    np.savez(folder / "negative_rate.npz", traces=good, sampling_frequency=-5.0)
+    save_npz_recording(folder / "short.npz", good[:20], fs)
+    save_npz_recording(folder / "good.npz", good, fs)
+    scipy.io.savemat(folder / "good.mat", {"data": good.T, "sr": fs})
+    (folder / "truncated.mat").write_bytes((folder / "good.mat").read_bytes()[:300])
+    (folder / "corrupt.npz").write_bytes(b"PK\x03\x04 this is not a zip archive")
+    (folder / "unknown.xyz").write_bytes(b"\x00" * 64)
+    (folder / "bad.toml").write_text("[detect]\nthreshhold_mad = 4\n")
+
+
+BAD_INPUTS = [
+    ("missing.npz", [], "missing.npz"),
+    ("unknown.xyz", [], "unknown.xyz"),
+    ("good.npz", ["--format", "nosuchformat"], "nosuchformat"),
+    ("truncated.mat", [], "truncated.mat"),
+    ("corrupt.npz", [], "corrupt.npz"),
+    ("nan.npz", [], "nan.npz"),
+    ("inf.npz", [], "inf.npz"),
+    ("empty.npz", [], "empty.npz"),
+    ("constant.npz", [], "constant.npz"),
+    ("no_rate.npz", [], "no_rate.npz"),
+    ("negative_rate.npz", [], "negative_rate.npz"),
+    ("good.npz", ["--sampling-frequency", "0"], "good.npz"),
+    ("good.npz", ["--config", "{folder}/bad.toml"], "threshold_mad"),
+    ("good.npz", ["--set", "detect.nosuchkey=1"], "threshold_mad"),
+    ("short.npz", [], "short.npz"),
+]
+
+
+@pytest.mark.parametrize("name, extra, must_mention", BAD_INPUTS)
+def test_bad_input_exits_1_with_one_line(tmp_path, capsys, name, extra, must_mention):
+    _write_bad_inputs(tmp_path)
+    out = tmp_path / "out"
+    extra = [arg.format(folder=tmp_path) for arg in extra]
+    code, _, stderr = run_cli(capsys, "sort", tmp_path / name, "--out", out, *extra)
+    assert code == 1
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("neurosort: error:") and must_mention in lines[0]
+    assert not (out / "spikes.npz").exists()
