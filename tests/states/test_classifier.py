@@ -17,7 +17,7 @@ def synthetic_windows(folder, scaling="recording"):
 
 
 @pytest.mark.parametrize("name", sorted(NETWORKS))
-@pytest.mark.parametrize("n_samples", [120, 178])
+@pytest.mark.parametrize("n_samples", [64, 100])
 def test_every_network_maps_windows_to_class_logits(name, n_samples):
     network = build_network(name, n_channels=2, n_classes=3)
     logits = network(torch.zeros(4, 2, n_samples))
@@ -29,9 +29,9 @@ def test_tiny_cnn_learns_two_synthetic_classes_in_seconds(synthetic_folder):
     windows, labels, owners = synthetic_windows(synthetic_folder)
     train = owners % 4 != 0  # recordings 0, 4, 8, ... are held out whole
     classifier = NetworkClassifier("cnn", max_epochs=12, patience_epochs=4, seed=0)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds, so that other jobs on the machine do not count
     classifier.fit(windows[train], labels[train], owners[train])
-    assert time.perf_counter() - start < 30
+    assert time.process_time() - start < 20
     assert classifier.n_channels_ == 1 and classifier.n_samples_ == 100
     accuracy = np.mean(classifier.predict(windows[~train]) == labels[~train])
     assert accuracy >= 0.95

@@ -170,8 +170,12 @@ def run_train(args) -> int:
                                          np.bincount(recordings.labels).tolist(), strict=True)),
         "training_seconds": round(time.perf_counter() - start, 2),
         "seed": args.seed,
-        "history": getattr(classifier, "history_", None) and classifier.history_.to_dict(),
+        "window": window.to_dict(),
+        "parameters": {k: v for k, v in classifier.get_params().items() if k != "device"},
     }
+    if hasattr(classifier, "history_"):
+        card["early_stopping"] = "validation loss on a held-out fifth of the recordings"
+        card["history"] = classifier.history_.to_dict()
     trained = TrainedModel(classifier, model, recordings.task, recordings.class_names, window,
                            recordings.sampling_frequency_hz, card)
     path = save_model(args.out, trained)
