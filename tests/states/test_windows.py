@@ -67,3 +67,16 @@ def test_running_scaler_matches_offline_scaling_at_the_end(scaling):
         signal[:, 178:], end=356)
     assert offline.shape[1] == (4 if scaling == "recording_level" else 2)
     assert np.allclose(offline[1], online, atol=1e-4)
+
+
+def test_running_scaler_with_history_forgets_old_samples():
+    from neurosort.states.stream import RunningScaler
+
+    rng = np.random.default_rng(3)
+    loud_then_quiet = np.concatenate([500 * rng.standard_normal(1000), rng.standard_normal(400)])
+    signal = loud_then_quiet[None, :].astype(np.float32)
+    window = signal[:, -200:]
+    recent = RunningScaler(signal, level=False, history_samples=200).scale(window, end=1400)
+    everything = RunningScaler(signal, level=False).scale(window, end=1400)
+    assert recent.std() == pytest.approx(1.0, abs=1e-3)
+    assert everything.std() < 0.01

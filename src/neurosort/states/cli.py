@@ -51,6 +51,9 @@ def add_parser(subparsers) -> None:
     predict.add_argument("--smooth-windows", type=int, default=3)
     predict.add_argument("--threshold", type=float, default=0.5,
                          help="confidence below which the state is 'unknown'")
+    predict.add_argument("--history-s", type=float, default=None,
+                         help="seconds of past signal for per-recording scaling "
+                              "(default: the median training recording; 0: all)")
     predict.add_argument("--policy", type=Path, help="stimulation policy (.json or .toml)")
     predict.add_argument("--out", type=Path, help="write every window as JSON lines here")
     predict.add_argument("--threads", type=int, default=1)
@@ -166,6 +169,7 @@ def run_train(args) -> int:
         "data": str(recordings.source),
         "n_recordings": len(recordings),
         "n_windows": int(len(windows)),
+        "median_recording_samples": int(np.median([s.shape[1] for s in recordings.signals])),
         "recordings_per_class": dict(zip(recordings.class_names,
                                          np.bincount(recordings.labels).tolist(), strict=True)),
         "training_seconds": round(time.perf_counter() - start, 2),
@@ -218,8 +222,9 @@ def run_predict(args) -> int:
     policy = load_policy(args.policy, trained.class_names) if args.policy else None
     signal, file_rate = read_stream_signal(args.signal)
     rate = file_rate or args.fs_hz or trained.sampling_frequency_hz
+    history = None if args.history_s is None else int(round(args.history_s * rate))
     rows = stream_predict(trained, signal, rate, args.hop_samples, args.smooth_windows,
-                          args.threshold, policy, where=str(args.signal))
+                          args.threshold, policy, where=str(args.signal), history_samples=history)
     print(format_stream(rows, trained.class_names))
     if args.out:
         _atomic_write(args.out, "".join(json.dumps(row) + "\n" for row in rows))

@@ -14,17 +14,25 @@ from neurosort.states.windows import standardise, window_starts
 
 
 class RunningScaler:
-    """Causal per-recording standardisation: statistics of every sample seen so far."""
+    """Causal per-recording standardisation from the last ``history_samples`` samples seen.
 
-    def __init__(self, signal: np.ndarray, level: bool) -> None:
+    ``history_samples=0`` uses everything seen so far; a finite history lets the statistics
+    recover after a high-amplitude episode such as a seizure.
+    """
+
+    def __init__(self, signal: np.ndarray, level: bool, history_samples: int = 0) -> None:
         padded = np.pad(signal.astype(np.float64), ((0, 0), (1, 0)))
         self._sum = np.cumsum(padded, axis=1)
         self._square_sum = np.cumsum(padded**2, axis=1)
         self._level = level
+        self._history = history_samples
 
     def scale(self, window: np.ndarray, end: int) -> np.ndarray:
-        mean = self._sum[:, end] / end
-        variance = np.maximum(self._square_sum[:, end] / end - mean**2, 0.0)
+        begin = max(0, end - self._history) if self._history > 0 else 0
+        count = end - begin
+        mean = (self._sum[:, end] - self._sum[:, begin]) / count
+        square_mean = (self._square_sum[:, end] - self._square_sum[:, begin]) / count
+        variance = np.maximum(square_mean - mean**2, 0.0)
         return standardise(window, mean, np.sqrt(variance), self._level)
 
 
@@ -50,19 +58,26 @@ def stream_predict(
     confidence_threshold: float = 0.5,
     policy: Policy | None = None,
     where: str = "signal",
+    history_samples: int | None = None,
 ) -> list[dict]:
     """Per-window probabilities, smoothed state, confidence, latency and recommendation.
 
     The smoothed state is the argmax of the mean probabilities of the last
     ``smoothing_windows`` windows; below the confidence threshold (the policy's when given)
-    the state is ``unknown`` and nothing is recommended.
+    the state is ``unknown`` and nothing is recommended. Per-recording scaling uses the last
+    ``history_samples`` samples (default: the median training recording length).
     """
     check_stream_input(trained, signal, sampling_frequency_hz, where)
     length = trained.window.length_samples
     hop = hop_samples or trained.window.hop_samples
     threshold = policy.confidence_threshold if policy else confidence_threshold
     scaling = trained.window.scaling
-    scaler = RunningScaler(signal, scaling == "recording_level") if scaling != "global" else None
+    if history_samples is None:
+        history_samples = int(trained.card.get("median_recording_samples", 0))
+    scaler = (
+        RunningScaler(signal, scaling == "recording_level", history_samples)
+        if scaling != "global" else None
+    )
     recent: deque[np.ndarray] = deque(maxlen=max(smoothing_windows, 1))
     rows = []
     for start in window_starts(signal.shape[1], length, hop):
