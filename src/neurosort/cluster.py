@@ -17,47 +17,62 @@ logger = get_logger(__name__)
 class GMMBIC(ClusterMixin, BaseEstimator):
     """Gaussian mixture whose number of components minimises BIC (or is fixed by n_units).
 
-    The search over k stops after ``patience`` successive k without a better BIC.
+    The number of components is chosen on at most ``search_size`` points with a loose
+    tolerance (the search stops after ``patience`` successive k without a better BIC), then
+    the chosen mixture is refitted on all points.
     """
 
-    def __init__(self, n_units: int = 0, max_units: int = 20, patience: int = 3, seed: int = 0):
+    def __init__(
+        self,
+        n_units: int = 0,
+        max_units: int = 20,
+        patience: int = 3,
+        search_size: int = 10000,
+        seed: int = 0,
+    ):
         self.n_units = n_units
         self.max_units = max_units
         self.patience = patience
+        self.search_size = search_size
         self.seed = seed
 
-    def _mixture(self, k: int) -> GaussianMixture:
+    def _mixture(self, k: int, tol: float = 1e-3, max_iter: int = 200) -> GaussianMixture:
         return GaussianMixture(
-            k, covariance_type="full", random_state=self.seed, reg_covar=1e-3, max_iter=200
+            k,
+            covariance_type="full",
+            random_state=self.seed,
+            reg_covar=1e-3,
+            tol=tol,
+            max_iter=max_iter,
         )
 
     def fit(self, features: np.ndarray, y: np.ndarray | None = None) -> GMMBIC:
         # One global scale keeps the geometry and makes reg_covar meaningful in any units.
         self.scale_ = float(np.std(features)) or 1.0
         data = np.asarray(features, dtype=np.float64) / self.scale_
-        if self.n_units > 0:
-            self.model_ = self._mixture(min(self.n_units, len(data))).fit(data)
-            self.bic_ = {self.n_units: self.model_.bic(data)}
-        else:
-            self.model_, self.bic_ = self._search(data)
+        n_units = self.n_units if self.n_units > 0 else self._search(data)
+        self.model_ = self._mixture(min(n_units, len(data))).fit(data)
         self.labels_ = self.model_.predict(data)
         return self
 
-    def _search(self, data: np.ndarray) -> tuple[GaussianMixture, dict[int, float]]:
-        best, best_bic, since_best, bics = None, np.inf, 0, {}
+    def _search(self, data: np.ndarray) -> int:
+        rng = np.random.default_rng(self.seed)
+        if len(data) > self.search_size:
+            data = data[rng.choice(len(data), self.search_size, replace=False)]
+        best_k, best_bic, since_best, self.bic_ = 1, np.inf, 0, {}
         for k in range(1, min(self.max_units, len(data)) + 1):
             try:
-                model = self._mixture(k).fit(data)
+                model = self._mixture(k, tol=1e-2, max_iter=50).fit(data)
             except ValueError:  # a component collapsed: more components cannot help
                 break
-            bics[k] = model.bic(data)
-            if bics[k] < best_bic:
-                best, best_bic, since_best = model, bics[k], 0
+            self.bic_[k] = model.bic(data)
+            if self.bic_[k] < best_bic:
+                best_k, best_bic, since_best = k, self.bic_[k], 0
             else:
                 since_best += 1
                 if since_best >= self.patience:
                     break
-        return best, bics
+        return best_k
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         return self.model_.predict(np.asarray(features, dtype=np.float64) / self.scale_)
@@ -151,8 +166,8 @@ def relabel_consecutive(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _unit_templates(snippets: np.ndarray, labels: np.ndarray, units: np.ndarray) -> np.ndarray:
-    return np.stack([np.median(snippets[labels == unit][:1000], axis=0) for unit in units])
+def _unit_template(snippets: np.ndarray, labels: np.ndarray, unit: int) -> np.ndarray:
+    return np.median(snippets[np.flatnonzero(labels == unit)[:1000]], axis=0)
 
 
 def template_differences(templates: np.ndarray, noise_levels: np.ndarray) -> np.ndarray:
@@ -169,18 +184,17 @@ def merge_similar_units(
 
     Over-split units (a non-Gaussian cluster cut in two by a mixture model) have nearly
     equal templates; distinct neurons differ by several sigmas somewhere. The closest pair
-    is merged first and templates are recomputed until no pair qualifies.
+    is merged first and its template recomputed until no pair qualifies.
     """
     labels = labels.copy()
-    while True:
-        units = np.unique(labels[labels >= 0])
-        if len(units) < 2:
-            return labels
-        differences = template_differences(_unit_templates(snippets, labels, units), noise_levels)
+    units = list(np.unique(labels[labels >= 0]))
+    templates = [_unit_template(snippets, labels, unit) for unit in units]
+    while len(units) > 1:
+        differences = template_differences(np.stack(templates), noise_levels)
         np.fill_diagonal(differences, np.inf)
         first, second = np.unravel_index(np.argmin(differences), differences.shape)
         if differences[first, second] > max_difference:
-            return labels
+            break
         logger.debug(
             "merging unit %d into %d (templates differ by %.2f sigma)",
             units[second],
@@ -188,3 +202,6 @@ def merge_similar_units(
             differences[first, second],
         )
         labels[labels == units[second]] = units[first]
+        templates[first] = _unit_template(snippets, labels, units[first])
+        del units[second], templates[second]
+    return labels

@@ -48,7 +48,7 @@ class WaveformConfig:
 @dataclass(frozen=True)
 class FeaturesConfig:
     method: str = "pca"
-    n_components: int = 5
+    n_components: int = 8
     wavelet_levels: int = 4
 
 
@@ -56,7 +56,7 @@ class FeaturesConfig:
 class ClusterConfig:
     method: str = "gmm_bic"  # hdbscan | gmm_bic | isosplit
     n_units: int = 0  # 0 = choose automatically; > 0 fixes the number of units (gmm)
-    max_units: int = 20
+    max_units: int = 25
     min_cluster_size: int = 15
     max_spikes_to_fit: int = 10000
     merge_max_difference_sigma: float = 1.5  # 0 disables merging
