@@ -77,3 +77,13 @@ def test_long_recording_is_processed_in_chunks(demo):
     peaks_chunked = sort_recording(recording, small_chunks).spikes["sample_index"]
     peaks_whole = sort_recording(recording, SortConfig()).spikes["sample_index"]
     assert len(np.setxor1d(peaks_chunked, peaks_whole)) <= 2
+
+
+def test_demo_writes_report_and_scores(tmp_path):
+    from neurosort.demo import run_demo
+
+    table = run_demo(tmp_path / "demo", duration_s=20.0, seed=0)
+    summary = json.loads((tmp_path / "demo" / "evaluation.json").read_text())["summary"]
+    assert "mean_accuracy" in table
+    assert summary["mean_accuracy"] >= 0.7
+    assert (tmp_path / "demo" / "report.html").stat().st_size > 10_000

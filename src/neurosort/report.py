@@ -486,7 +486,7 @@ def write_sort_report(
     """Write one self-contained HTML report (no external files or network) to ``path``."""
     path = Path(path)
     path.write_text(report_html(result, recording, config), encoding="utf-8")
-    logger.info("report written to %s", path)
+    logger.debug("report written to %s", path)
     return path
 
 
