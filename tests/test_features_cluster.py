@@ -65,3 +65,15 @@ def test_merge_joins_a_split_unit_but_not_distinct_units():
     merged = merge_similar_units(split, snippets, np.array([3.0]), max_difference=1.5)
     assert adjusted_rand_score(labels, merged) == pytest.approx(1.0)
     assert len(np.unique(merged)) == 2
+
+
+def test_subsample_alignment_moves_the_peak_onto_the_grid():
+    from neurosort.waveforms import align_to_subsample_peak, subsample_peak_offsets
+
+    t = np.arange(40, dtype=float)
+    true_peak = 20.3
+    snippet = -np.exp(-((t - true_peak) ** 2) / 8.0)[None, :, None].astype(np.float32)
+    assert subsample_peak_offsets(snippet, 20)[0] == pytest.approx(0.3, abs=0.05)
+    aligned = align_to_subsample_peak(snippet, 20)
+    assert abs(subsample_peak_offsets(aligned, 20)[0]) < 0.05
+    assert aligned[0, 20, 0] < snippet[0, 20, 0]

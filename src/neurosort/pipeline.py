@@ -18,6 +18,7 @@ from neurosort.preprocess import Preprocessor
 from neurosort.registry import get
 from neurosort.types import PEAK_DTYPE, SPIKE_DTYPE, Recording, SortResult
 from neurosort.waveforms import (
+    align_to_subsample_peak,
     compute_templates,
     extract_snippets,
     normalise_amplitude,
@@ -45,6 +46,12 @@ def detect_and_extract(
         recording.channel_locations_um, config.detect.exclusion_radius_um
     )
     dead_time = max(1, int(round(config.detect.dead_time_ms * fs / 1000.0)))
+    detector_options = {}
+    if config.detect.method == "cnn":
+        detector_options = {
+            "probability": config.detect.cnn_probability,
+            "sampling_frequency_hz": fs,
+        }
     margin = max(before, after) + dead_time
     all_peaks, all_snippets = [], []
     spans = preprocessor.chunks(recording, extra_margin_samples=margin)
@@ -58,13 +65,15 @@ def detect_and_extract(
                 polarity=config.detect.polarity,
                 dead_time_samples=dead_time,
                 neighbours=neighbours,
+                **detector_options,
             )
             local = peaks["sample_index"]
             core = (local >= span.left) & (local < span.left + span.end - span.start)
             core &= (local >= before) & (local < len(traces) - after)
             peaks = peaks[core]
         with timer.step("waveforms"):
-            all_snippets.append(extract_snippets(traces, peaks["sample_index"], before, after))
+            snippets = extract_snippets(traces, peaks["sample_index"], before, after)
+            all_snippets.append(align_to_subsample_peak(snippets, before))
         peaks["sample_index"] += span.read_start
         all_peaks.append(peaks)
     peaks = np.concatenate(all_peaks) if all_peaks else np.zeros(0, PEAK_DTYPE)
