@@ -77,3 +77,31 @@ def test_subsample_alignment_moves_the_peak_onto_the_grid():
     aligned = align_to_subsample_peak(snippet, 20)
     assert abs(subsample_peak_offsets(aligned, 20)[0]) < 0.05
     assert aligned[0, 20, 0] < snippet[0, 20, 0]
+
+
+def test_refractory_evidence_vetoes_merging_independent_units():
+    from neurosort.cluster import fire_independently
+
+    rng = np.random.default_rng(0)
+    n_samples = 24000 * 600
+    independent_a = np.sort(rng.choice(n_samples, 6000, replace=False))
+    independent_b = np.sort(rng.choice(n_samples, 6000, replace=False))
+    options = {"refractory_samples": 36, "dead_time_samples": 14, "n_samples": n_samples}
+    assert fire_independently(independent_a, independent_b, **options)
+    one_neuron = np.arange(0, n_samples, 1200) + rng.integers(0, 200, n_samples // 1200)
+    half_a, half_b = one_neuron[::2], one_neuron[1::2]
+    assert not fire_independently(half_a, half_b, **options)
+
+
+def test_merge_keeps_look_alike_units_that_fire_independently():
+    snippets, labels = two_unit_snippets(n=600)
+    split = labels.copy()
+    unit0 = np.flatnonzero(labels == 0)
+    split[unit0[::2]] = 2  # half of unit 0, interleaved in time: a look-alike pair
+    rng = np.random.default_rng(3)
+    times = np.sort(rng.choice(600 * 100, 600, replace=False))
+    options = {"sample_index": times, "n_samples": 600 * 100, "dead_time_samples": 0}
+    merged = merge_similar_units(
+        split, snippets, np.array([3.0]), max_difference=1.5, refractory_samples=80, **options
+    )
+    assert len(np.unique(merged)) == 3

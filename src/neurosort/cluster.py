@@ -177,31 +177,83 @@ def template_differences(templates: np.ndarray, noise_levels: np.ndarray) -> np.
     return np.abs(flat[:, None, :] - flat[None, :, :]).max(axis=-1)
 
 
+def refractory_coincidences(times_a: np.ndarray, times_b: np.ndarray, window: int) -> int:
+    """Number of (a, b) spike pairs closer than ``window`` samples (inputs sorted)."""
+    upper = np.searchsorted(times_b, times_a + window, side="left")
+    lower = np.searchsorted(times_b, times_a - window, side="right")
+    return int((upper - lower).sum())
+
+
+def fire_independently(
+    times_a: np.ndarray,
+    times_b: np.ndarray,
+    *,
+    refractory_samples: int,
+    dead_time_samples: int,
+    n_samples: int,
+    min_expected: float = 5.0,
+) -> bool:
+    """True when two units' spikes coincide within the refractory period as often as two
+    independent neurons' would: evidence that they are different neurons.
+
+    Coincidences closer than the detector's dead time are never observed, so only the
+    interval between dead time and refractory period counts. With too few expected
+    coincidences to tell, the answer is False (no evidence either way).
+    """
+    span = max(refractory_samples - dead_time_samples, 0)
+    expected = len(times_a) * len(times_b) * 2 * span / max(n_samples, 1)
+    if expected < min_expected:
+        return False
+    observed = refractory_coincidences(times_a, times_b, refractory_samples)
+    observed -= refractory_coincidences(times_a, times_b, dead_time_samples + 1)
+    return observed > 0.5 * expected
+
+
 def merge_similar_units(
-    labels: np.ndarray, snippets: np.ndarray, noise_levels: np.ndarray, *, max_difference: float
+    labels: np.ndarray,
+    snippets: np.ndarray,
+    noise_levels: np.ndarray,
+    *,
+    max_difference: float,
+    sample_index: np.ndarray | None = None,
+    n_samples: int = 0,
+    refractory_samples: int = 0,
+    dead_time_samples: int = 0,
 ) -> np.ndarray:
     """Merge units whose templates differ nowhere by more than ``max_difference`` noise sigmas.
 
     Over-split units (a non-Gaussian cluster cut in two by a mixture model) have nearly
-    equal templates; distinct neurons differ by several sigmas somewhere. The closest pair
-    is merged first and its template recomputed until no pair qualifies.
+    equal templates; distinct neurons differ by several sigmas somewhere. With spike times
+    (``sample_index``, sorted) a pair whose spikes coincide within the refractory period as
+    often as independent neurons would is never merged. The closest pair is merged first
+    and its template recomputed until no pair qualifies.
     """
     labels = labels.copy()
     units = list(np.unique(labels[labels >= 0]))
     templates = [_unit_template(snippets, labels, unit) for unit in units]
+    vetoed: set[tuple[int, int]] = set()
     while len(units) > 1:
         differences = template_differences(np.stack(templates), noise_levels)
         np.fill_diagonal(differences, np.inf)
+        for a, b in vetoed:
+            differences[units.index(a), units.index(b)] = np.inf
+            differences[units.index(b), units.index(a)] = np.inf
         first, second = np.unravel_index(np.argmin(differences), differences.shape)
         if differences[first, second] > max_difference:
             break
-        logger.debug(
-            "merging unit %d into %d (templates differ by %.2f sigma)",
-            units[second],
-            units[first],
-            differences[first, second],
-        )
-        labels[labels == units[second]] = units[first]
-        templates[first] = _unit_template(snippets, labels, units[first])
+        keep, drop = units[first], units[second]
+        if sample_index is not None and fire_independently(
+            sample_index[labels == keep],
+            sample_index[labels == drop],
+            refractory_samples=refractory_samples,
+            dead_time_samples=dead_time_samples,
+            n_samples=n_samples,
+        ):
+            vetoed.add((keep, drop))
+            continue
+        logger.debug("merging unit %d into %d (%.2f sigma)", drop, keep, differences[first, second])
+        labels[labels == drop] = keep
+        templates[first] = _unit_template(snippets, labels, keep)
+        vetoed = {pair for pair in vetoed if drop not in pair}
         del units[second], templates[second]
     return labels

@@ -60,6 +60,9 @@ class ClusterConfig:
     min_cluster_size: int = 15
     max_spikes_to_fit: int = 10000
     merge_max_difference_sigma: float = 1.5  # 0 disables merging
+    refractory_period_ms: float = (
+        1.5  # units coinciding within it as independent ones do stay apart
+    )
     assign_noise: bool = True
 
 

@@ -97,6 +97,7 @@ def cluster_snippets(
     snippets: np.ndarray,
     peaks: np.ndarray,
     noise_levels: np.ndarray,
+    recording: Recording,
     config: SortConfig,
     timer: StageTimer,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -132,8 +133,16 @@ def cluster_snippets(
             seed=config.seed,
         )
     with timer.step("merge"):
+        fs = recording.sampling_frequency_hz
         labels = clustering.merge_similar_units(
-            labels, snippets, noise_levels, max_difference=cfg.merge_max_difference_sigma
+            labels,
+            snippets,
+            noise_levels,
+            max_difference=cfg.merge_max_difference_sigma,
+            sample_index=peaks["sample_index"],
+            n_samples=recording.n_samples,
+            refractory_samples=int(round(cfg.refractory_period_ms * fs / 1000.0)),
+            dead_time_samples=int(round(config.detect.dead_time_ms * fs / 1000.0)),
         )
     return clustering.relabel_consecutive(labels), features
 
@@ -155,7 +164,9 @@ def sort_recording(recording: Recording, config: SortConfig | None = None) -> So
     else:
         # Small dense problems: one BLAS/OpenMP thread is faster and avoids oversubscription.
         with threadpool_limits(1):
-            labels, features = cluster_snippets(snippets, peaks, noise_levels, config, timer)
+            labels, features = cluster_snippets(
+                snippets, peaks, noise_levels, recording, config, timer
+            )
         spikes["unit_index"] = labels
     n_units = int(spikes["unit_index"].max()) + 1 if len(spikes) else 0
     templates = compute_templates(snippets, spikes["unit_index"], n_units)
