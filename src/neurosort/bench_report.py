@@ -188,7 +188,7 @@ def bars_figure(summary, column: str, label: str):
     recordings = list(dict.fromkeys(summary["recording"]))
     sorters = list(dict.fromkeys(summary["sorter"]))
     height = 0.8 / max(1, len(sorters))
-    figure = Figure(figsize=(8, 0.9 + 0.3 * len(recordings) * max(1, len(sorters))))
+    figure = Figure(figsize=(8, 0.9 + 0.12 * len(recordings) * max(1, len(sorters))))
     axis = figure.subplots()
     positions = np.arange(len(recordings))
     for offset, sorter in enumerate(sorters):
@@ -196,7 +196,7 @@ def bars_figure(summary, column: str, label: str):
         values = [float(mine[column].get(name, np.nan)) for name in recordings]
         axis.barh(positions + offset * height, values, height=height, label=str(sorter))
     axis.set_yticks(positions + 0.4 - height / 2, recordings, fontsize=7)
-    axis.invert_yaxis()
+    axis.set_ylim(len(recordings) - 0.1, -0.2)
     axis.set_xlabel(label)
     axis.legend(fontsize=7)
     return _embedded(figure)
