@@ -50,7 +50,8 @@ def add_parser(subparsers) -> None:
     predict.add_argument("--hop-samples", type=int, default=None)
     predict.add_argument("--smooth-windows", type=int, default=3)
     predict.add_argument("--threshold", type=float, default=0.5,
-                         help="confidence below which the state is 'unknown'")
+                         help="confidence below which the state is 'unknown' (a policy's "
+                              "confidence_threshold takes precedence)")
     predict.add_argument("--history-s", type=float, default=None,
                          help="seconds of past signal for per-recording scaling "
                               "(default: the median training recording; 0: all)")
