@@ -82,6 +82,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
         window = int(round(args.match_window_ms * recording.sampling_frequency_hz / 1000.0))
         scores = detection_scores(peaks["sample_index"], truth.sample_index, window)
         print(json.dumps({k: round(float(v), 4) for k, v in scores.items()}))
+        if args.pr_curve:
+            from neurosort.detect_cnn import precision_recall_curve
+
+            for point in precision_recall_curve(recording, truth.sample_index, config, window):
+                print(json.dumps({k: round(float(v), 4) for k, v in point.items()}))
     return 0
 
 
@@ -162,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--out", required=True, help="output folder")
     detect.add_argument("--ground-truth", help="score detection against this ground truth")
     detect.add_argument("--match-window-ms", type=float, default=0.5)
+    detect.add_argument(
+        "--pr-curve", action="store_true", help="with --ground-truth: print the P/R curve"
+    )
     detect.set_defaults(func=cmd_detect)
 
     evaluate = commands.add_parser("evaluate", help="compare a sorting with ground truth")
@@ -196,10 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_plugin_commands(commands: argparse._SubParsersAction) -> None:
     from neurosort.bench_cli import add_parser as add_bench
+    from neurosort.detect_cnn_cli import add_parser as add_train_detector
     from neurosort.states.cli import add_parser as add_states
 
     add_bench(commands)
     add_states(commands)
+    add_train_detector(commands)
 
 
 def main(argv: list[str] | None = None) -> int:

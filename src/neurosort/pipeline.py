@@ -19,9 +19,11 @@ from neurosort.registry import get
 from neurosort.types import PEAK_DTYPE, SPIKE_DTYPE, Recording, SortResult
 from neurosort.waveforms import (
     align_to_subsample_peak,
+    channel_neighbourhoods,
     compute_templates,
     extract_snippets,
     normalise_amplitude,
+    scatter_templates,
     snippet_offsets,
 )
 
@@ -30,8 +32,9 @@ logger = get_logger(__name__)
 
 def detect_and_extract(
     recording: Recording, config: SortConfig, timer: StageTimer
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Filter chunk by chunk, detect peaks and cut their snippets: (peaks, snippets, noise)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Filter chunk by chunk, detect peaks and cut their snippets on each peak's channel
+    neighbourhood: (peaks, snippets, noise levels, neighbourhoods)."""
     fs = recording.sampling_frequency_hz
     before, after = snippet_offsets(fs, config.waveforms.before_ms, config.waveforms.after_ms)
     if recording.n_samples <= before + after + 1:
@@ -52,6 +55,9 @@ def detect_and_extract(
             "probability": config.detect.cnn_probability,
             "sampling_frequency_hz": fs,
         }
+    neighbourhoods = channel_neighbourhoods(
+        recording.channel_locations_um, config.waveforms.neighbourhood_radius_um
+    )
     margin = max(before, after) + dead_time
     all_peaks, all_snippets = [], []
     spans = preprocessor.chunks(recording, extra_margin_samples=margin)
@@ -72,7 +78,8 @@ def detect_and_extract(
             core &= (local >= before) & (local < len(traces) - after)
             peaks = peaks[core]
         with timer.step("waveforms"):
-            snippets = extract_snippets(traces, peaks["sample_index"], before, after)
+            channels = neighbourhoods[peaks["channel_index"]]
+            snippets = extract_snippets(traces, peaks["sample_index"], before, after, channels)
             all_snippets.append(align_to_subsample_peak(snippets, before))
         peaks["sample_index"] += span.read_start
         all_peaks.append(peaks)
@@ -81,15 +88,15 @@ def detect_and_extract(
     snippets = (
         np.concatenate(all_snippets)
         if all_snippets
-        else np.zeros((0, n_samples, recording.n_channels), np.float32)
+        else np.zeros((0, n_samples, neighbourhoods.shape[1]), np.float32)
     )
-    return peaks, snippets, preprocessor.noise_levels_
+    return peaks, snippets, preprocessor.noise_levels_, neighbourhoods
 
 
 def detect_recording(recording: Recording, config: SortConfig | None = None) -> np.ndarray:
     """Preprocess and detect only: the peaks (PEAK_DTYPE) of the whole recording."""
     config = validate(config or SortConfig())
-    peaks, _, _ = detect_and_extract(recording, config, StageTimer())
+    peaks, *_ = detect_and_extract(recording, config, StageTimer())
     return peaks
 
 
@@ -144,14 +151,49 @@ def cluster_snippets(
             refractory_samples=int(round(cfg.refractory_period_ms * fs / 1000.0)),
             dead_time_samples=int(round(config.detect.dead_time_ms * fs / 1000.0)),
         )
-    return clustering.relabel_consecutive(labels), features
+    return labels, features
+
+
+def cluster_by_neighbourhood(
+    snippets: np.ndarray,
+    peaks: np.ndarray,
+    noise_levels: np.ndarray,
+    neighbourhoods: np.ndarray,
+    recording: Recording,
+    config: SortConfig,
+    timer: StageTimer,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Cluster all spikes together when every snippet spans the same channels, else the
+    spikes of each peak channel separately on that channel's neighbourhood.
+
+    Returns consecutive unit labels (-1 = unassigned) and, for a single group, the features.
+    """
+    if neighbourhoods.shape[1] == recording.n_channels:
+        labels, features = cluster_snippets(snippets, peaks, noise_levels, recording, config, timer)
+        return clustering.relabel_consecutive(labels), features
+    labels = np.full(len(peaks), -1, dtype=np.int64)
+    for channel in progress(np.unique(peaks["channel_index"]), desc="cluster"):
+        members = np.flatnonzero(peaks["channel_index"] == channel)
+        if len(members) < config.cluster.min_cluster_size:
+            continue
+        group_labels, _ = cluster_snippets(
+            snippets[members],
+            peaks[members],
+            noise_levels[neighbourhoods[channel]],
+            recording,
+            config,
+            timer,
+        )
+        assigned = group_labels >= 0
+        labels[members[assigned]] = group_labels[assigned] + labels.max() + 1
+    return clustering.relabel_consecutive(labels), None
 
 
 def sort_recording(recording: Recording, config: SortConfig | None = None) -> SortResult:
     """Run every stage on ``recording`` and return the sorting (nothing written)."""
     config = validate(config or SortConfig())
     timer = StageTimer()
-    peaks, snippets, noise_levels = detect_and_extract(recording, config, timer)
+    peaks, snippets, noise_levels, neighbourhoods = detect_and_extract(recording, config, timer)
     spikes = np.zeros(len(peaks), dtype=SPIKE_DTYPE)
     for name in PEAK_DTYPE.names:
         spikes[name] = peaks[name]
@@ -164,12 +206,20 @@ def sort_recording(recording: Recording, config: SortConfig | None = None) -> So
     else:
         # Small dense problems: one BLAS/OpenMP thread is faster and avoids oversubscription.
         with threadpool_limits(1):
-            labels, features = cluster_snippets(
-                snippets, peaks, noise_levels, recording, config, timer
+            spikes["unit_index"], features = cluster_by_neighbourhood(
+                snippets, peaks, noise_levels, neighbourhoods, recording, config, timer
             )
-        spikes["unit_index"] = labels
-    n_units = int(spikes["unit_index"].max()) + 1 if len(spikes) else 0
-    templates = compute_templates(snippets, spikes["unit_index"], n_units)
+    units = spikes["unit_index"]
+    n_units = int(units.max()) + 1 if len(spikes) else 0
+    unit_channels = [
+        np.bincount(peaks["channel_index"][units == u]).argmax() for u in range(n_units)
+    ]
+    templates = scatter_templates(
+        compute_templates(snippets, units, n_units),
+        np.asarray(unit_channels, dtype=np.int64),
+        neighbourhoods,
+        recording.n_channels,
+    )
     return SortResult(
         spikes=spikes,
         templates=templates,
