@@ -16,12 +16,14 @@ def demo():
     return demo_recording(duration_s=20.0, seed=3)
 
 
-def test_demo_recording_sorts_accurately(demo):
-    recording, truth = demo
-    result = sort_recording(recording, SortConfig())
-    scores = evaluate(result, truth)
-    assert scores.summary["mean_accuracy"] >= 0.7
-    assert scores.summary["detection_recall"] >= 0.85
+def test_demo_recordings_sort_accurately():
+    # Mixture fits on 20 s recordings vary from seed to seed: the floor is on the mean.
+    summaries = []
+    for seed in (3, 4, 5):
+        recording, truth = demo_recording(duration_s=20.0, seed=seed)
+        summaries.append(evaluate(sort_recording(recording, SortConfig()), truth).summary)
+    assert np.mean([s["mean_accuracy"] for s in summaries]) >= 0.75
+    assert min(s["detection_recall"] for s in summaries) >= 0.85
 
 
 def test_output_folder_contract(demo, tmp_path):
@@ -87,3 +89,23 @@ def test_demo_writes_report_and_scores(tmp_path):
     assert "mean_accuracy" in table
     assert summary["mean_accuracy"] >= 0.7
     assert (tmp_path / "demo" / "report.html").stat().st_size > 10_000
+
+
+def test_probe_spikes_are_clustered_per_channel_neighbourhood():
+    from neurosort.demo import demo_recording
+    from neurosort.waveforms import channel_neighbourhoods
+
+    recording, truth = demo_recording(duration_s=15.0, seed=2, n_units=8, n_channels=16)
+    config = with_overrides(SortConfig(), ["waveforms.neighbourhood_radius_um=30"])
+    result = sort_recording(recording, config)
+    neighbourhoods = channel_neighbourhoods(recording.channel_locations_um, 30.0)
+    assert neighbourhoods.shape[1] < 16
+    assert result.templates.shape == (len(result.unit_ids), result.templates.shape[1], 16)
+    spikes = result.spikes
+    for unit in result.unit_ids:
+        in_unit = spikes["unit_index"] == unit
+        assert in_unit.sum() >= config.cluster.min_cluster_size
+        home = np.bincount(spikes["channel_index"][in_unit]).argmax()
+        template_peak = np.abs(result.templates[unit]).max(axis=0).argmax()
+        assert template_peak in neighbourhoods[home]
+    assert evaluate(result, truth).summary["mean_accuracy"] >= 0.5

@@ -26,17 +26,21 @@ class GMMBIC(ClusterMixin, BaseEstimator):
         self,
         n_units: int = 0,
         max_units: int = 20,
-        patience: int = 3,
+        patience: int = 5,
         search_size: int = 10000,
+        search_restarts: int = 1,
         seed: int = 0,
     ):
         self.n_units = n_units
         self.max_units = max_units
         self.patience = patience
         self.search_size = search_size
+        self.search_restarts = search_restarts
         self.seed = seed
 
-    def _mixture(self, k: int, tol: float = 1e-3, max_iter: int = 200) -> GaussianMixture:
+    def _mixture(
+        self, k: int, tol: float = 1e-3, max_iter: int = 200, n_init: int = 1
+    ) -> GaussianMixture:
         return GaussianMixture(
             k,
             covariance_type="full",
@@ -44,6 +48,7 @@ class GMMBIC(ClusterMixin, BaseEstimator):
             reg_covar=1e-3,
             tol=tol,
             max_iter=max_iter,
+            n_init=n_init,
         )
 
     def fit(self, features: np.ndarray, y: np.ndarray | None = None) -> GMMBIC:
@@ -62,7 +67,7 @@ class GMMBIC(ClusterMixin, BaseEstimator):
         best_k, best_bic, since_best, self.bic_ = 1, np.inf, 0, {}
         for k in range(1, min(self.max_units, len(data)) + 1):
             try:
-                model = self._mixture(k, tol=1e-2, max_iter=50).fit(data)
+                model = self._mixture(k, 1e-2, 50, self.search_restarts).fit(data)
             except ValueError:  # a component collapsed: more components cannot help
                 break
             self.bic_[k] = model.bic(data)
@@ -156,11 +161,13 @@ def cluster_subsample_then_assign(
     return labels
 
 
-def relabel_consecutive(labels: np.ndarray) -> np.ndarray:
-    """Map unit labels to 0..n-1 in order of first appearance by size rank; -1 stays."""
+def relabel_consecutive(labels: np.ndarray, min_size: int = 1) -> np.ndarray:
+    """Map unit labels to 0..n-1 by decreasing size; units under ``min_size`` spikes and
+    -1 become -1 (unassigned)."""
     out = np.full(labels.shape, -1, dtype=np.int32)
     units, counts = np.unique(labels[labels >= 0], return_counts=True)
-    order = units[np.argsort(-counts, kind="stable")]
+    ranked = np.argsort(-counts, kind="stable")
+    order = units[ranked][counts[ranked] >= min_size]
     for new, unit in enumerate(order):
         out[labels == unit] = new
     return out

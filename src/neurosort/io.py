@@ -51,10 +51,26 @@ _SUFFIX_FORMATS = {
 }
 _SIDECAR_NAME = "info.json"
 _SCAN_CHUNK_VALUES = 1 << 22
-_READ_ERRORS = (OSError, ValueError, EOFError, KeyError, TypeError, IndexError,
-                zipfile.BadZipFile, zlib.error, NotImplementedError)
-_MDA_DTYPES = {-2: "uint8", -3: "float32", -4: "int16", -5: "int32", -6: "uint16",
-               -7: "float64", -8: "uint32"}
+_READ_ERRORS = (
+    OSError,
+    ValueError,
+    EOFError,
+    KeyError,
+    TypeError,
+    IndexError,
+    zipfile.BadZipFile,
+    zlib.error,
+    NotImplementedError,
+)
+_MDA_DTYPES = {
+    -2: "uint8",
+    -3: "float32",
+    -4: "int16",
+    -5: "int32",
+    -6: "uint16",
+    -7: "float64",
+    -8: "uint32",
+}
 
 
 @dataclass(frozen=True)
@@ -134,8 +150,14 @@ def load_recording(
     if isinstance(source, str | os.PathLike):
         path = _existing_path(source)
         label, name = str(path), path.name
-        loaded = _read_traces(path, _resolve_format(path, format), dtype, n_channels,
-                              extractor_kwargs or {}, scale_to_uv)
+        loaded = _read_traces(
+            path,
+            _resolve_format(path, format),
+            dtype,
+            n_channels,
+            extractor_kwargs or {},
+            scale_to_uv,
+        )
     else:
         label, name = f"<{type(source).__name__}>", "recording"
         loaded = _wrap_object(source, label, n_channels, scale_to_uv)
@@ -150,8 +172,13 @@ def load_recording(
     )
     _check_locations(label, recording)
     check_samples(recording, label, scan_finite=not np.issubdtype(loaded.sample_dtype, np.integer))
-    logger.debug("loaded %s: %d samples x %d channels at %g Hz", label, recording.n_samples,
-                 recording.n_channels, recording.sampling_frequency_hz)
+    logger.debug(
+        "loaded %s: %d samples x %d channels at %g Hz",
+        label,
+        recording.n_samples,
+        recording.n_channels,
+        recording.sampling_frequency_hz,
+    )
     return recording
 
 
@@ -199,8 +226,9 @@ def load_ground_truth(
     fmt = _resolve_format(path, format)
     readers = {"mat": _read_mat_truth, "npz": _read_npz_truth, "mda": _read_mda_truth}
     if fmt not in readers:
-        raise InputError(f"{path}: no ground-truth reader for format {fmt!r} "
-                         f"(supported: {', '.join(readers)})")
+        raise InputError(
+            f"{path}: no ground-truth reader for format {fmt!r} (supported: {', '.join(readers)})"
+        )
     truth = readers[fmt](path)
     fs = _first_given(sampling_frequency_hz, truth.sampling_frequency_hz, None)
     offset = _first_given(peak_offset_samples, truth.peak_offset_samples, 0)
@@ -241,16 +269,19 @@ def read_mda(path: str | os.PathLike) -> np.ndarray:
         code, item_bytes, n_dims = _read_ints(path, file, "<i4", 3)
         if not 1 <= abs(n_dims) <= 32:
             raise InputError(f"{path}: corrupt .mda header ({n_dims} dimensions)")
-        dims = tuple(int(d) for d in _read_ints(path, file, "<i8" if n_dims < 0 else "<i4",
-                                                 abs(n_dims)))
+        dims = tuple(
+            int(d) for d in _read_ints(path, file, "<i8" if n_dims < 0 else "<i4", abs(n_dims))
+        )
         data_offset = file.tell()
     if code not in _MDA_DTYPES or np.dtype(_MDA_DTYPES[code]).itemsize != item_bytes:
         raise InputError(f"{path}: corrupt .mda header (dtype code {code}, {item_bytes} bytes)")
     dtype = np.dtype(_MDA_DTYPES[code])
     expected = data_offset + int(np.prod(dims)) * dtype.itemsize
     if min(dims) < 0 or path.stat().st_size != expected:
-        raise InputError(f"{path}: truncated or corrupt .mda ({path.stat().st_size} bytes, "
-                         f"expected {expected} for shape {dims})")
+        raise InputError(
+            f"{path}: truncated or corrupt .mda ({path.stat().st_size} bytes, "
+            f"expected {expected} for shape {dims})"
+        )
     if int(np.prod(dims)) == 0:
         return np.zeros(dims, dtype=dtype)
     return np.memmap(path, dtype=dtype, mode="r", offset=data_offset, shape=dims[::-1]).T
@@ -270,8 +301,14 @@ def write_mda(path: str | os.PathLike, array: np.ndarray) -> Path:
     return path
 
 
-def _read_traces(path: Path, fmt: str, dtype: str | None, n_channels: int | None,
-                 extractor_kwargs: dict[str, Any], scale_to_uv: bool) -> _LoadedTraces:
+def _read_traces(
+    path: Path,
+    fmt: str,
+    dtype: str | None,
+    n_channels: int | None,
+    extractor_kwargs: dict[str, Any],
+    scale_to_uv: bool,
+) -> _LoadedTraces:
     if fmt == "mat":
         return _read_mat_traces(path, n_channels)
     if fmt == "npz":
@@ -321,15 +358,19 @@ def _read_binary_traces(path: Path, dtype: str | None, n_channels: int | None) -
     dtype = dtype or info.get("dtype")
     n_channels = n_channels or _info_channels(info)
     if dtype is None or n_channels is None:
-        raise InputError(f"{path}: raw binary needs dtype and n_channels "
-                         f"(arguments or an {_SIDECAR_NAME} sidecar)")
+        raise InputError(
+            f"{path}: raw binary needs dtype and n_channels "
+            f"(arguments or an {_SIDECAR_NAME} sidecar)"
+        )
     with _reading(path):
         sample_dtype = np.dtype(dtype)
     frame_bytes = sample_dtype.itemsize * n_channels
     size = path.stat().st_size
     if size % frame_bytes:
-        raise InputError(f"{path}: truncated or corrupt raw file ({size} bytes is not a multiple "
-                         f"of {frame_bytes}-byte frames of {n_channels} x {sample_dtype})")
+        raise InputError(
+            f"{path}: truncated or corrupt raw file ({size} bytes is not a multiple "
+            f"of {frame_bytes}-byte frames of {n_channels} x {sample_dtype})"
+        )
     if size == 0:
         traces = np.zeros((0, n_channels), dtype=sample_dtype)
     elif _info_is_channel_major(info):
@@ -349,16 +390,19 @@ def _read_mda_traces(path: Path) -> _LoadedTraces:
     if geom_path.exists():
         with _reading(geom_path):
             locations = np.loadtxt(geom_path, delimiter=",", ndmin=2)
-    return _LoadedTraces(raw.T, _spikeforest_samplerate(folder), raw.dtype,
-                         channel_locations_um=locations)
+    return _LoadedTraces(
+        raw.T, _spikeforest_samplerate(folder), raw.dtype, channel_locations_um=locations
+    )
 
 
-def _read_spikeinterface_traces(path: Path, fmt: str, extractor_kwargs: dict[str, Any],
-                                scale_to_uv: bool) -> _LoadedTraces:
+def _read_spikeinterface_traces(
+    path: Path, fmt: str, extractor_kwargs: dict[str, Any], scale_to_uv: bool
+) -> _LoadedTraces:
     readers = _spikeinterface_readers()
     if fmt not in readers:
-        raise InputError(f"{path}: unknown format {fmt!r}; known formats: "
-                         f"{', '.join(available_formats())}")
+        raise InputError(
+            f"{path}: unknown format {fmt!r}; known formats: {', '.join(available_formats())}"
+        )
     try:
         si_recording = readers[fmt](str(path), **extractor_kwargs)
     except Exception as error:  # third-party readers raise anything on a bad file
@@ -366,8 +410,9 @@ def _read_spikeinterface_traces(path: Path, fmt: str, extractor_kwargs: dict[str
     return _wrap_spikeinterface(si_recording, scale_to_uv)
 
 
-def _wrap_object(source: Any, label: str, n_channels: int | None,
-                 scale_to_uv: bool) -> _LoadedTraces:
+def _wrap_object(
+    source: Any, label: str, n_channels: int | None, scale_to_uv: bool
+) -> _LoadedTraces:
     if isinstance(source, np.ndarray):
         traces = _time_major(label, source, n_channels)
         return _LoadedTraces(traces, None, traces.dtype)
@@ -392,8 +437,14 @@ def _wrap_spikeinterface(si_recording: Any, scale_to_uv: bool) -> _LoadedTraces:
         si_recording = spre.scale_to_uV(si_recording)
         gain_uv, offset_uv = 1.0, 0.0
     locations = si_recording.get_channel_locations() if si_recording.has_probe() else None
-    return _LoadedTraces(si_recording, si_recording.get_sampling_frequency(), sample_dtype,
-                         gain_uv=gain_uv, offset_uv=offset_uv, channel_locations_um=locations)
+    return _LoadedTraces(
+        si_recording,
+        si_recording.get_sampling_frequency(),
+        sample_dtype,
+        gain_uv=gain_uv,
+        offset_uv=offset_uv,
+        channel_locations_um=locations,
+    )
 
 
 def _spikeinterface_readers() -> dict[str, Any]:
@@ -407,10 +458,22 @@ def _spikeinterface_readers() -> dict[str, Any]:
 
 
 def _read_mat_truth(path: Path) -> _LoadedTruth:
-    variables = _load_mat(path, ("spike_times", "spike_class", "true_spike_times",
-                                 "true_spike_class", "samplingInterval", "sr", "dt"))
-    for times_key, units_key in (("spike_times", "spike_class"),
-                                 ("true_spike_times", "true_spike_class")):
+    variables = _load_mat(
+        path,
+        (
+            "spike_times",
+            "spike_class",
+            "true_spike_times",
+            "true_spike_class",
+            "samplingInterval",
+            "sr",
+            "dt",
+        ),
+    )
+    for times_key, units_key in (
+        ("spike_times", "spike_class"),
+        ("true_spike_times", "true_spike_class"),
+    ):
         if times_key in variables and units_key in variables:
             return _LoadedTruth(
                 np.asarray(variables[times_key]).ravel(),
@@ -418,14 +481,17 @@ def _read_mat_truth(path: Path) -> _LoadedTruth:
                 _mat_sampling_frequency(variables),
                 peak_offset_samples=QUIROGA_PEAK_OFFSET_SAMPLES,
             )
-    raise InputError(f"{path}: no ground truth (spike_times/spike_class or "
-                     "true_spike_times/true_spike_class)")
+    raise InputError(
+        f"{path}: no ground truth (spike_times/spike_class or true_spike_times/true_spike_class)"
+    )
 
 
 def _read_npz_truth(path: Path) -> _LoadedTruth:
     with _reading(path), np.load(path) as npz:
-        for times_key, units_key in (("spike_times", "spike_units"),
-                                     ("sample_index", "unit_index")):
+        for times_key, units_key in (
+            ("spike_times", "spike_units"),
+            ("sample_index", "unit_index"),
+        ):
             if times_key in npz.files and units_key in npz.files:
                 return _LoadedTruth(
                     npz[times_key],
@@ -433,8 +499,9 @@ def _read_npz_truth(path: Path) -> _LoadedTruth:
                     _optional_scalar(npz, "sampling_frequency"),
                     unit_snr=npz.get("unit_snr"),
                 )
-    raise InputError(f"{path}: no ground truth (spike_times/spike_units or "
-                     "sample_index/unit_index)")
+    raise InputError(
+        f"{path}: no ground truth (spike_times/spike_units or sample_index/unit_index)"
+    )
 
 
 def _read_mda_truth(path: Path) -> _LoadedTruth:
@@ -445,8 +512,9 @@ def _read_mda_truth(path: Path) -> _LoadedTruth:
     firings = read_mda(firings_path)
     if firings.ndim != 2 or firings.shape[0] < 3:
         raise InputError(f"{firings_path}: expected 3 x N firings, got shape {firings.shape}")
-    return _LoadedTruth(np.asarray(firings[1]) - 1, np.asarray(firings[2]),
-                        _spikeforest_samplerate(folder))
+    return _LoadedTruth(
+        np.asarray(firings[1]) - 1, np.asarray(firings[2]), _spikeforest_samplerate(folder)
+    )
 
 
 def _load_mat(path: Path, names: tuple[str, ...]) -> dict[str, Any]:
@@ -477,8 +545,9 @@ def _hdf5_value(file: Any, dataset: Any) -> np.ndarray:
     offset = dataset.id.get_offset()
     if offset is None or dataset.chunks is not None or dataset.size < 2:
         return dataset[()]
-    return np.memmap(file.filename, dtype=dataset.dtype, mode="r", offset=offset,
-                     shape=dataset.shape)
+    return np.memmap(
+        file.filename, dtype=dataset.dtype, mode="r", offset=offset, shape=dataset.shape
+    )
 
 
 def _first_cell(value: np.ndarray) -> np.ndarray:
@@ -555,8 +624,9 @@ def _time_major(label: Any, array: np.ndarray, n_channels: int | None) -> np.nda
     if array.ndim == 1:
         channels = n_channels or 1
         if array.size % channels:
-            raise InputError(f"{label}: {array.size} values is not a multiple of {channels} "
-                             "channels")
+            raise InputError(
+                f"{label}: {array.size} values is not a multiple of {channels} channels"
+            )
         return array.reshape(-1, channels)
     if array.ndim != 2:
         raise InputError(f"{label}: expected a 1-D or 2-D trace array, got shape {array.shape}")
@@ -580,12 +650,15 @@ def _checked_sampling_frequency(label: str, fs: float | None) -> float:
 def _check_locations(label: str, recording: Recording) -> None:
     shape = recording.channel_locations_um.shape
     if len(shape) != 2 or shape[0] != recording.n_channels:
-        raise InputError(f"{label}: channel locations of shape {shape} do not match "
-                         f"{recording.n_channels} channels")
+        raise InputError(
+            f"{label}: channel locations of shape {shape} do not match "
+            f"{recording.n_channels} channels"
+        )
 
 
-def _checked_spike_train(path: Path, times: np.ndarray,
-                         units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _checked_spike_train(
+    path: Path, times: np.ndarray, units: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     times, units = np.asarray(times).ravel(), np.asarray(units).ravel()
     if times.size != units.size:
         raise InputError(f"{path}: {times.size} spike times but {units.size} unit labels")
@@ -598,8 +671,7 @@ def _raise_on_non_finite(label: str, traces: np.ndarray, start: int) -> None:
     bad = ~np.isfinite(traces)
     if bad.any():
         sample, channel = np.argwhere(bad)[0]
-        raise InputError(f"{label}: NaN or inf sample at index {start + sample}, "
-                         f"channel {channel}")
+        raise InputError(f"{label}: NaN or inf sample at index {start + sample}, channel {channel}")
 
 
 def _existing_path(source: str | os.PathLike) -> Path:
@@ -616,12 +688,16 @@ def _resolve_format(path: Path, format: str | None) -> str:
     if path.is_dir():
         if (path / "raw.mda").exists() or (path / "firings_true.mda").exists():
             return "mda"
-        raise InputError(f"{path}: cannot infer the format of this folder; pass format= "
-                         "(e.g. 'openephys', 'spikeglx', 'neuralynx')")
+        raise InputError(
+            f"{path}: cannot infer the format of this folder; pass format= "
+            "(e.g. 'openephys', 'spikeglx', 'neuralynx')"
+        )
     fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise InputError(f"{path}: unknown format {path.suffix or '(no extension)'!r}; pass "
-                         f"format= one of {', '.join(available_formats())}")
+        raise InputError(
+            f"{path}: unknown format {path.suffix or '(no extension)'!r}; pass "
+            f"format= one of {', '.join(available_formats())}"
+        )
     return fmt
 
 
@@ -638,8 +714,9 @@ def _reading(path: Path) -> Iterator[None]:
     except InputError:
         raise
     except _READ_ERRORS as error:
-        raise InputError(f"{path}: truncated or corrupt {path.suffix or 'file'} "
-                         f"({_one_line(error)})") from error
+        raise InputError(
+            f"{path}: truncated or corrupt {path.suffix or 'file'} ({_one_line(error)})"
+        ) from error
 
 
 def _one_line(error: BaseException) -> str:

@@ -170,7 +170,7 @@ def cluster_by_neighbourhood(
     """
     if neighbourhoods.shape[1] == recording.n_channels:
         labels, features = cluster_snippets(snippets, peaks, noise_levels, recording, config, timer)
-        return clustering.relabel_consecutive(labels), features
+        return clustering.relabel_consecutive(labels, config.cluster.min_cluster_size), features
     labels = np.full(len(peaks), -1, dtype=np.int64)
     for channel in progress(np.unique(peaks["channel_index"]), desc="cluster"):
         members = np.flatnonzero(peaks["channel_index"] == channel)
@@ -186,7 +186,7 @@ def cluster_by_neighbourhood(
         )
         assigned = group_labels >= 0
         labels[members[assigned]] = group_labels[assigned] + labels.max() + 1
-    return clustering.relabel_consecutive(labels), None
+    return clustering.relabel_consecutive(labels, config.cluster.min_cluster_size), None
 
 
 def sort_recording(recording: Recording, config: SortConfig | None = None) -> SortResult:

@@ -14,12 +14,45 @@ def snippet_offsets(
     return before, after
 
 
+def channel_neighbourhoods(locations_um: np.ndarray, radius_um: float) -> np.ndarray:
+    """(n_channels, k) channel indices: each channel's k nearest channels, itself first.
+
+    k is the largest number of channels within ``radius_um`` of any channel. When every
+    channel is in reach (a tetrode), each row is simply all channels in their own order.
+    """
+    distances = np.linalg.norm(locations_um[:, None, :] - locations_um[None, :, :], axis=-1)
+    n_channels = len(locations_um)
+    k = int((distances <= radius_um).sum(axis=1).max())
+    if k >= n_channels:
+        return np.tile(np.arange(n_channels), (n_channels, 1))
+    return np.argsort(distances, axis=1, kind="stable")[:, :k]
+
+
 def extract_snippets(
-    traces: np.ndarray, peak_samples: np.ndarray, before: int, after: int
+    traces: np.ndarray,
+    peak_samples: np.ndarray,
+    before: int,
+    after: int,
+    channels: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(n_peaks, before + after + 1, n_channels) float32 windows; peaks must lie inside."""
-    offsets = np.arange(-before, after + 1)
-    return traces[peak_samples[:, None] + offsets[None, :]].astype(np.float32, copy=False)
+    """(n_peaks, before + after + 1, n_channels) float32 windows; peaks must lie inside.
+
+    ``channels`` (n_peaks, k) restricts each snippet to those channels (its neighbourhood).
+    """
+    samples = peak_samples[:, None] + np.arange(-before, after + 1)[None, :]
+    if channels is None:
+        return traces[samples].astype(np.float32, copy=False)
+    return traces[samples[:, :, None], channels[:, None, :]].astype(np.float32, copy=False)
+
+
+def scatter_templates(
+    templates: np.ndarray, unit_channels: np.ndarray, neighbourhoods: np.ndarray, n_channels: int
+) -> np.ndarray:
+    """Neighbourhood templates (n_units, n_samples, k) placed on all channels (zeros elsewhere)."""
+    full = np.zeros(templates.shape[:2] + (n_channels,), dtype=np.float32)
+    for unit, channel in enumerate(unit_channels):
+        full[unit][:, neighbourhoods[channel]] = templates[unit]
+    return full
 
 
 def normalise_amplitude(snippets: np.ndarray) -> np.ndarray:
