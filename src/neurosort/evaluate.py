@@ -453,7 +453,10 @@ def _unit_summary(units: list[dict[str, Any]], snr_threshold: float | None) -> d
         above = [row for row in units if row["snr"] >= snr_threshold]
         summary["snr_threshold"] = float(snr_threshold)
         summary["n_units_snr_ge_threshold"] = len(above)
-        summary["mean_accuracy_snr_ge_threshold"] = mean_of("accuracy", above)
+        # No unit above the threshold (or SNR unknown): the average is undefined, not zero.
+        summary["mean_accuracy_snr_ge_threshold"] = (
+            mean_of("accuracy", above) if above else float("nan")
+        )
     return summary
 
 
