@@ -164,10 +164,10 @@ def _network_class() -> type:
                 nn.Conv1d(1, channels, 5, padding=2),
                 nn.ReLU(),
                 nn.MaxPool1d(2),
-                nn.Conv1d(channels, 2 * channels, 5, padding=2),
+                nn.Conv1d(channels, channels, 5, padding=2),
                 nn.ReLU(),
                 nn.MaxPool1d(2),
-                nn.Conv1d(2 * channels, channels, 3, padding=1),
+                nn.Conv1d(channels, channels, 3, padding=1),
                 nn.ReLU(),
                 nn.Flatten(),
             )
@@ -312,7 +312,29 @@ def detect_cnn(
     is not used; a candidate is kept when its spike probability is >= ``probability``.
     ``classifier`` defaults to the shipped weights.
     """
-    classifier = classifier or default_classifier()
+    candidates, scores = score_candidates(
+        traces,
+        noise_levels,
+        polarity=polarity,
+        dead_time_samples=dead_time_samples,
+        neighbours=neighbours,
+        sampling_frequency_hz=sampling_frequency_hz,
+        classifier=classifier or default_classifier(),
+    )
+    return candidates[scores >= probability]
+
+
+def score_candidates(
+    traces: np.ndarray,
+    noise_levels: np.ndarray,
+    *,
+    polarity: str,
+    dead_time_samples: int,
+    neighbours: np.ndarray,
+    sampling_frequency_hz: float,
+    classifier: SpikeClassifier,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every candidate peak (PEAK_DTYPE) and its spike probability."""
     candidates = find_candidates(
         traces,
         noise_levels,
@@ -324,7 +346,7 @@ def detect_cnn(
     scores = classify_candidates(
         traces, noise_levels, candidates, sampling_frequency_hz, classifier
     )
-    return candidates[scores >= probability]
+    return candidates, scores
 
 
 def precision_recall_curve(
