@@ -12,9 +12,11 @@ from neurosort.evaluate import evaluate
 from neurosort.io import load_ground_truth, load_recording
 from neurosort.pipeline import sort_recording
 
-# MountainSort5 (both polarities, scheme 2) on the 20 monotrode test recordings, measured by
-# `neurosort bench studies/shared.toml` (see BENCHMARKS.md).
+# Mean per-recording accuracy on the 20 monotrode test recordings, from
+# `neurosort bench studies/shared.toml` (BENCHMARKS.md): MountainSort5 (both polarities,
+# scheme 2) 0.248 here (0.32 as quoted in issue 2), neurosort's default 0.438.
 MOUNTAINSORT5_MONOTRODE_MEAN_ACCURACY = 0.32
+NEUROSORT_MONOTRODE_FLOOR = 0.40
 
 
 def sort_and_score(path, **load_options):
@@ -39,7 +41,9 @@ def test_mearec_monotrode_beats_mountainsort5(data_dir):
     if not paths:
         pytest.skip(f"no MEArec monotrode recordings in {data_dir / 'mearec' / 'test'}")
     accuracies = [sort_and_score(path)["mean_accuracy"] for path in paths]
-    assert np.mean(accuracies) >= MOUNTAINSORT5_MONOTRODE_MEAN_ACCURACY
+    assert np.mean(accuracies) >= max(
+        MOUNTAINSORT5_MONOTRODE_MEAN_ACCURACY, NEUROSORT_MONOTRODE_FLOOR
+    )
 
 
 def test_mearec_tetrodes_sort(data_dir):
