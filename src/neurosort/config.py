@@ -47,8 +47,8 @@ class WaveformConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
-    method: str = "pca"
-    n_components: int = 8
+    method: str = "wavelet"  # pca | wavelet (chosen on mearec/train: studies/train_tuning.toml)
+    n_components: int = 10
     wavelet_levels: int = 4
 
 
