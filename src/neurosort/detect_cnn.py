@@ -21,6 +21,7 @@ import numpy as np
 import pywt
 from scipy.signal import resample_poly
 
+from neurosort.config import DetectConfig
 from neurosort.detect import detect_threshold
 from neurosort.errors import InputError
 from neurosort.log import get_logger
@@ -300,7 +301,7 @@ def detect_cnn(
     polarity: str,
     dead_time_samples: int,
     neighbours: np.ndarray,
-    probability: float = 0.3,
+    probability: float = DetectConfig.cnn_probability,
     sampling_frequency_hz: float = 24000.0,
     classifier: SpikeClassifier | None = None,
 ) -> np.ndarray:
