@@ -47,7 +47,7 @@ class WaveformConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
-    method: str = "wavelet"  # pca | wavelet (chosen on mearec/train: studies/train_tuning.toml)
+    method: str = "auto"  # auto (wavelet on one channel, else pca) | pca | wavelet
     n_components: int = 10
     wavelet_levels: int = 4
 

@@ -77,10 +77,18 @@ def _ks_from_normal(values: np.ndarray) -> float:
     return float(stats.kstest(standardised, "norm").statistic)
 
 
-def make_features(method: str, n_components: int, wavelet_levels: int, seed: int):
-    """Instantiate the registered feature method ``method``."""
+def make_features(
+    method: str, n_components: int, wavelet_levels: int, seed: int, n_channels: int = 1
+):
+    """Instantiate the registered feature method ``method``.
+
+    ``auto`` means wavelet coefficients on a single channel (best on mearec/train) and PCA
+    across channels (best on generated tetrode recordings).
+    """
     from neurosort import registry
 
+    if method == "auto":
+        method = "wavelet" if n_channels == 1 else "pca"
     factory = registry.get("features", method)
     if method == "wavelet":
         return factory(n_components=n_components, levels=wavelet_levels)

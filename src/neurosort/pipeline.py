@@ -118,6 +118,7 @@ def cluster_snippets(
             config.features.n_components,
             config.features.wavelet_levels,
             config.seed,
+            n_channels=snippets.shape[2],
         )
         fit_index = np.arange(len(shapes))
         if len(shapes) > cfg.max_spikes_to_fit:
