@@ -371,6 +371,33 @@ def _group_table(rows: list[dict], methods: list[str]) -> str:
     return markdown(table, header)
 
 
+def sorting_table(out: Path) -> str:
+    rows = json.loads((out / "sorting.json").read_text())
+    by_recording: dict[str, dict] = {}
+    for row in rows:
+        by_recording.setdefault(row["recording"], {})[row["method"]] = row["mean_accuracy"]
+    table = [
+        [name, acc["threshold"], acc["cnn"], acc["cnn"] - acc["threshold"]]
+        for name, acc in by_recording.items()
+        if len(acc) == 2
+    ]
+    means = np.mean([row[1:] for row in table], axis=0)
+    table.append(["**mean**", *[float(value) for value in means]])
+    return markdown(table, ["recording", "threshold", "cnn", "cnn - threshold"])
+
+
+def tables(out: Path) -> str:
+    """Markdown for every part whose results are in OUT."""
+    parts = []
+    if (out / "detection.json").exists():
+        parts.append(detection_tables(out))
+    if (out / "sweep.json").exists():
+        parts.append(sweep_tables(out, SortConfig().detect.cnn_probability))
+    if (out / "sorting.json").exists():
+        parts.append(sorting_table(out))
+    return "\n\n".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("part", choices=["detection", "sweep", "sorting", "speed", "tables"])
@@ -384,8 +411,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.part == "tables":
-        print(detection_tables(out))
-        print(sweep_tables(out, SortConfig().detect.cnn_probability))
+        print(tables(out))
         return
     if args.part in ("detection", "sorting"):
         runner = run_detection if args.part == "detection" else run_sorting
