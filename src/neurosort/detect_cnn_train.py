@@ -441,6 +441,7 @@ def _data_summary(train: LabelledWindows, validation: list[LabelledWindows]) -> 
 
 def save_learning_curves(history, path: Path) -> Path:
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(5, 3.2), layout="constrained")
     axes = figure.add_subplot()
@@ -449,6 +450,7 @@ def save_learning_curves(history, path: Path) -> Path:
     axes.plot(epochs, history.val_loss, label="validation")
     axes.axvline(history.best_epoch + 1, color="grey", linestyle=":", label="kept")
     axes.set(xlabel="epoch", ylabel="binary cross-entropy", title="CNN spike detector")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend()
     figure.savefig(path, dpi=100)
     return path
