@@ -205,3 +205,14 @@ def test_train_detector_refuses_test_recordings(tmp_path):
     (tmp_path / "mono_test_dev_00.npz").write_bytes(b"")
     with pytest.raises(InputError, match="must not be used for training"):
         training_files(tmp_path)
+
+
+def test_training_is_reproducible():
+    spec = WindowSpec()
+    traces, truth = _synthetic(duration_s=3.0, seed=8, n_background_units=(0, 1))
+    part = labelled_windows(traces, 24000.0, truth, spec, np.random.default_rng(0), "synthetic")
+    settings = TrainingSettings(seed=3, epochs=1, threads=1, batch_size=64)
+    first, _ = fit_classifier(part, part, settings, spec)
+    second, _ = fit_classifier(part, part, settings, spec)
+    for name, value in first.network.state_dict().items():
+        assert np.array_equal(value.numpy(), second.network.state_dict()[name].numpy()), name
