@@ -115,7 +115,7 @@ def run_detection(out: Path, methods: list[str]) -> list[dict]:
     return rows
 
 
-def run_sorting(out: Path, methods: list[str]) -> list[dict]:
+def run_sorting(out: Path, methods: list[str], cnn_probability: float | None = None) -> list[dict]:
     """Mean unit accuracy of sorting with each detector, all else default (resumable)."""
     path = out / "sorting.json"
     rows = _existing(path)
@@ -126,7 +126,10 @@ def run_sorting(out: Path, methods: list[str]) -> list[dict]:
             if method not in methods or (recording_path.stem, method) in done:
                 continue
             default = SortConfig()
-            config = replace(default, detect=replace(default.detect, method=method))
+            detect = replace(default.detect, method=method)
+            if cnn_probability is not None:
+                detect = replace(detect, cnn_probability=cnn_probability)
+            config = replace(default, detect=detect)
             start = time.perf_counter()
             result = sort_recording(recording, config)
             summary = evaluate(result, truth).summary
@@ -407,15 +410,18 @@ def main() -> None:
         default="threshold_4,threshold_5,cnn,threshold",
         help="detection: threshold_4,threshold_5,cnn; sorting: threshold,cnn",
     )
+    parser.add_argument("--cnn-probability", type=float, help="sorting: override the default")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.part == "tables":
         print(tables(out))
         return
-    if args.part in ("detection", "sorting"):
-        runner = run_detection if args.part == "detection" else run_sorting
-        runner(out, args.methods.split(","))
+    if args.part == "detection":
+        run_detection(out, args.methods.split(","))
+        return
+    if args.part == "sorting":
+        run_sorting(out, args.methods.split(","), args.cnn_probability)
         return
     {"sweep": run_sweep, "speed": run_speed}[args.part](out)
 
