@@ -128,7 +128,7 @@ def labelled_windows(
     name: str,
     keep: tuple[int, int] | None = None,
 ) -> LabelledWindows:
-    """Candidate windows of one recording; with ``rng``, jittered by up to 1 ms/24."""
+    """Candidate windows of one recording; with ``rng``, each shifted by -1, 0 or +1 sample."""
     filtered, noise = filtered_traces(traces, fs)
     peaks = candidates_of(filtered, noise, fs, spec)
     labels = candidate_labels(peaks["sample_index"], truth, fs)
