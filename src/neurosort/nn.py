@@ -156,7 +156,10 @@ def train_model(
     history.seconds = time.perf_counter() - start
     logger.info(
         "trained %d epochs in %.1f s, best epoch %d (val loss %.4f)",
-        len(history.val_loss), history.seconds, history.best_epoch, best_loss,
+        len(history.val_loss),
+        history.seconds,
+        history.best_epoch,
+        best_loss,
     )
     return history
 
