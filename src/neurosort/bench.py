@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from neurosort.errors import InputError
+from neurosort.evaluate import jsonable
 from neurosort.log import get_logger
 
 logger = get_logger(__name__)
@@ -480,20 +481,8 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(_jsonable(data), indent=1, allow_nan=False) + "\n")
+    temporary.write_text(json.dumps(jsonable(data), indent=1, allow_nan=False) + "\n")
     os.replace(temporary, path)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 # ---------------------------------------------------------------- inside the job process

@@ -55,7 +55,7 @@ class EvalResult:
     summary: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"summary": _jsonable(self.summary), "units": _jsonable(self.units)}
+        return {"summary": jsonable(self.summary), "units": jsonable(self.units)}
 
     def to_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
@@ -496,11 +496,12 @@ def _detection_counts(n_matched: int, n_detected: int, n_gt: int) -> dict[str, f
     }
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and NaN/inf as None (JSON null)."""
     if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
+        return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
+        return [jsonable(item) for item in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
