@@ -42,7 +42,7 @@ MODELS: dict[str, ModelSpec] = {
     ),
 }
 
-# Measured in benchmarks/states.md (balanced accuracy, split by recording): cnn beats spectral_rf
+# Measured in BENCHMARKS.md section 5 (balanced accuracy, split by recording): cnn beats spectral_rf
 # on every task; bilstm, lstm and cnn_lstm were not cross-validated on Bonn.
 BEST_MODEL = {"binary": "cnn", "three": "cnn", "five": "cnn"}
 
