@@ -24,7 +24,6 @@ _PROVIDERS = (
     "neurosort.detect",
     "neurosort.detect_cnn",
     "neurosort.features",
-    "neurosort.encoders",
     "neurosort.cluster",
 )
 _loaded = False
