@@ -224,14 +224,17 @@ def _parse_recordings(path: Path, entries: Any, data_root: Path | None) -> list[
         raise InputError(f"{path}: the study needs at least one [[recordings]] entry")
     base = data_root or path.parent
     specs = [spec for entry in entries for spec in _recording_specs(path, entry, base)]
-    names = [spec.name for spec in specs]
+    _reject_duplicates(path, [spec.name for spec in specs], "recording names", "name")
+    return specs
+
+
+def _reject_duplicates(path: Path, names: list[str], what: str, key: str) -> None:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise InputError(
-            f"{path}: recording names {', '.join(duplicates)} occur twice "
-            "(give each entry a distinct `name`)"
+            f"{path}: {what} {', '.join(duplicates)} occur twice "
+            f"(give each entry a distinct `{key}`)"
         )
-    return specs
 
 
 def _recording_specs(study_path: Path, entry: Any, base: Path) -> list[RecordingSpec]:
@@ -274,13 +277,7 @@ def _parse_sorters(path: Path, entries: Any) -> list[SorterSpec]:
     if not isinstance(entries, list) or not entries:
         raise InputError(f"{path}: the study needs at least one [[sorters]] entry")
     specs = [_sorter_spec(path, entry) for entry in entries]
-    labels = [spec.label for spec in specs]
-    duplicates = sorted({label for label in labels if labels.count(label) > 1})
-    if duplicates:
-        raise InputError(
-            f"{path}: sorter labels {', '.join(duplicates)} occur twice "
-            "(give each entry a distinct `label`)"
-        )
+    _reject_duplicates(path, [spec.label for spec in specs], "sorter labels", "label")
     return specs
 
 

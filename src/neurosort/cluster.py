@@ -149,7 +149,7 @@ def cluster_subsample_then_assign(
     labels = np.full(n_spikes, -1, dtype=np.int64)
     labels[fit_index] = fit_labels
     if hasattr(clusterer, "predict"):
-        return clusterer.predict(features) if n_spikes > len(fit_index) else labels
+        return clusterer.predict(features)
     labelled = fit_labels >= 0
     if not labelled.any():
         return labels

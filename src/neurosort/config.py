@@ -76,15 +76,11 @@ class SortConfig:
     seed: int = 0
 
 
-def _field_types(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
-
-
 def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
     """Build dataclass ``cls`` from a nested dict, rejecting unknown keys by name."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'config'}: expected a table, got {type(data).__name__}")
-    types = _field_types(cls)
+    types = get_type_hints(cls)
     unknown = sorted(set(data) - set(types))
     if unknown:
         prefix = f"{where}." if where else ""

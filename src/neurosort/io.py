@@ -51,6 +51,8 @@ _SUFFIX_FORMATS = {
 }
 _SIDECAR_NAME = "info.json"
 _SCAN_CHUNK_VALUES = 1 << 22
+# What readers raise on a truncated or corrupt file; each becomes a one-line InputError.
+# (scipy.io and h5py raise NotImplementedError for MATLAB variants they cannot parse.)
 _READ_ERRORS = (
     OSError,
     ValueError,

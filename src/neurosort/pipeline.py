@@ -259,7 +259,9 @@ def sort(
         if report:
             from neurosort.report import write_sort_report
 
-            with StageTimer().step("report"):
+            timer = StageTimer()
+            with timer.step("report"):
                 write_sort_report(result, recording, config, staging / "report.html")
+            result.timings_s.update(timer.seconds)
         output.write_result(staging, result, config, **extra)
     return result
