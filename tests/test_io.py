@@ -17,6 +17,7 @@ from neurosort.io import (
     QUIROGA_PEAK_OFFSET_SAMPLES,
     available_formats,
     load_ground_truth,
+    load_martinez_snippets,
     load_recording,
     read_mda,
     save_npz_recording,
@@ -231,6 +232,17 @@ def test_mearec_npz(data_dir):
     assert truth.unit_snr is not None and len(truth.unit_snr) == 3
     assert len(truth.sample_index) == 2127
     assert_peaks_at_lag_zero(recording.get_traces()[:, 0], truth)
+
+
+@pytest.mark.parametrize(("simulation", "counts"), [(2, [1883, 1072, 1059]), (3, [900, 62, 56])])
+def test_martinez_snippets(data_dir, simulation, counts):
+    folder = data_dir / "martinez2009_ssoer_snippets"
+    if not folder.is_dir():
+        pytest.skip(f"Martinez snippet folder {folder} not found")
+    snippets, labels = load_martinez_snippets(folder, simulation)
+    assert snippets.shape == (sum(counts), 32, 1) and snippets.dtype == np.float32
+    assert np.bincount(labels).tolist() == counts
+    assert np.abs(snippets[labels == 0, :, 0].mean(axis=0)).argmax() == 14
 
 
 def test_locust_raw_via_info_json(data_dir):

@@ -244,6 +244,30 @@ def load_ground_truth(
     )
 
 
+def load_martinez_snippets(
+    folder: str | os.PathLike, simulation: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Martinez et al. 2009 snippets (SSOER): ``GTthrAmpAligned{n}.mat`` and ``GTlabels{n}.mat``.
+
+    Returns the amplitude-aligned waveforms as (N, 32, 1) float32 (24 kHz, peak at index 14)
+    and their ground-truth classes (N,) int64. No spike times: clustering tests only.
+    """
+    folder = Path(folder)
+    waves_path = _existing_path(folder / f"GTthrAmpAligned{simulation}.mat")
+    labels_path = _existing_path(folder / f"GTlabels{simulation}.mat")
+    waves = _load_mat(waves_path, ("GTthrAmpAligned",)).get("GTthrAmpAligned")
+    labels = _load_mat(labels_path, ("GTlabels",)).get("GTlabels")
+    if waves is None or labels is None:
+        raise InputError(
+            f"{folder}: GTthrAmpAligned/GTlabels variables missing (simulation {simulation})"
+        )
+    waves = np.asarray(waves, dtype=np.float32)
+    labels = np.asarray(labels, dtype=np.int64).ravel()
+    if waves.ndim != 2 or len(waves) != len(labels):
+        raise InputError(f"{waves_path}: {waves.shape} waveforms do not match {len(labels)} labels")
+    return waves[:, :, None], labels
+
+
 def save_npz_recording(
     path: str | os.PathLike,
     traces: np.ndarray,
