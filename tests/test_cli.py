@@ -128,3 +128,17 @@ def test_bad_input_exits_1_with_one_line(tmp_path, capsys, name, extra, must_men
     assert len(lines) == 1, stderr
     assert lines[0].startswith("neurosort: error:") and must_mention in lines[0]
     assert not (out / "spikes.npz").exists()
+
+
+def test_evaluate_writes_an_embedding_page_when_features_exist(small_recording, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run_cli(capsys, "sort", small_recording, "--out", out, "--no-report")[0] == 0
+    assert (out / "features.npy").is_file()
+    code, stdout, _ = run_cli(capsys, "evaluate", out, "--ground-truth", small_recording)
+    assert code == 0 and "mean_accuracy" in stdout
+    page = (out / "evaluation.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 1 and "mean_accuracy" in page
+    (out / "evaluation.html").unlink()
+    (out / "features.npy").unlink()
+    assert run_cli(capsys, "evaluate", out, "--ground-truth", small_recording)[0] == 0
+    assert not (out / "evaluation.html").exists()

@@ -6,9 +6,9 @@ import pytest
 from neurosort import report
 from neurosort.config import SortConfig
 from neurosort.io import load_recording
-from neurosort.output import write_result
+from neurosort.output import read_result, write_result
 from neurosort.pipeline import sort_recording
-from neurosort.types import SPIKE_DTYPE, SortResult
+from neurosort.types import SPIKE_DTYPE, GroundTruth, SortResult
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,8 @@ def test_report_is_one_self_contained_html_file(sorted_recording, tmp_path):
     assert path == tmp_path / "report.html"
     text = path.read_text()
     sources = re.findall(r'src="([^"]*)"', text)
-    assert len(sources) == 4
+    assert len(sources) == 5
+    assert 'alt="Embedding (t-SNE)"' in text
     assert all(source.startswith("data:image/png;base64,") for source in sources)
     assert "http://" not in text and "https://" not in text and "<link" not in text
     n_units = len(result.unit_ids)
@@ -125,3 +126,62 @@ def test_unit_colours_are_stable_and_distinct():
     colours = [report.unit_colour(unit) for unit in range(20)]
     assert len(set(colours)) == 20
     assert report.unit_colour(3) == colours[3]
+
+
+def test_features_round_trip_through_the_output_folder(sorted_recording, tmp_path):
+    _, config, result = sorted_recording
+    (tmp_path / "with").mkdir()
+    (tmp_path / "without").mkdir()
+    write_result(tmp_path / "with", result, config)
+    assert np.array_equal(read_result(tmp_path / "with").features, result.features)
+    without = SortResult(
+        result.spikes, result.templates, result.sampling_frequency_hz, result.n_channels
+    )
+    write_result(tmp_path / "without", without, config)
+    assert not (tmp_path / "without" / "features.npy").exists()
+    assert read_result(tmp_path / "without").features is None
+
+
+def blobs(n_per_cluster: int, n_dims: int, n_clusters: int = 3):
+    rng = np.random.default_rng(1)
+    centres = rng.normal(0.0, 20.0, (n_clusters, n_dims))
+    labels = np.repeat(np.arange(n_clusters), n_per_cluster)
+    return centres[labels] + rng.normal(size=(len(labels), n_dims)), labels
+
+
+def test_tsne_keeps_separated_clusters_apart():
+    points, labels = blobs(100, 8)
+    xy, name = report.embed_2d(points, seed=0)
+    assert name == "t-SNE" and xy.shape == (300, 2)
+    centroids = np.array([xy[labels == k].mean(axis=0) for k in range(3)])
+    nearest = np.argmin(((xy[:, None] - centroids[None]) ** 2).sum(axis=2), axis=1)
+    assert np.mean(nearest == labels) > 0.95
+    assert np.array_equal(report.embed_2d(points, seed=0)[0], xy)
+
+
+def test_embedding_plot_panels_and_low_dimensional_features():
+    points, labels = blobs(50, 6)
+    truth = labels.copy()
+    truth[::7] = -1
+    fig = report.plot_embedding(points, labels, truth)
+    assert [ax.get_title() for ax in fig.axes] == [
+        "coloured by predicted unit",
+        "coloured by ground-truth unit",
+    ]
+    flat = report.plot_embedding(points[:, :2], labels)
+    assert len(flat.axes) == 1 and flat.axes[0].get_xlabel() == "feature 1"
+    with pytest.raises(ValueError):
+        report.plot_embedding(points, labels[:-1])
+
+
+def test_embedding_subsample_is_seeded_and_capped():
+    rows = report.embedding_rows(10 * report.MAX_EMBEDDING_POINTS, seed=3)
+    assert len(rows) == report.MAX_EMBEDDING_POINTS and np.all(np.diff(rows) > 0)
+    assert np.array_equal(rows, report.embedding_rows(10 * report.MAX_EMBEDDING_POINTS, seed=3))
+    assert np.array_equal(report.embedding_rows(5), np.arange(5))
+
+
+def test_ground_truth_label_of_each_sorted_spike():
+    truth = GroundTruth(np.array([102, 305, 5000]), np.array([5, 7, 5]), 24000.0)
+    labels = report.ground_truth_labels(np.array([100, 200, 300, 1000]), truth, 5)
+    assert labels.tolist() == [5, -1, 7, -1]

@@ -113,7 +113,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     out = Path(args.out_dir)
     scores.to_json(out / "evaluation.json")
     scores.to_csv(out / "evaluation.csv")
-    print(scores.format_table())
+    table = scores.format_table()
+    print(table)
+    if result.features is not None:
+        from neurosort.report import write_evaluation_report
+
+        path = write_evaluation_report(
+            result,
+            truth,
+            out / "evaluation.html",
+            match_window_samples=args.match_window,
+            table=table,
+        )
+        logger.info("evaluation report -> %s", path)
     return 0
 
 

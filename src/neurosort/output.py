@@ -1,4 +1,5 @@
-"""The output folder contract: spikes.npz, templates.npy, config.toml, run.json, report.html."""
+"""The output folder contract: spikes.npz, templates.npy, features.npy, config.toml, run.json,
+report.html."""
 
 from __future__ import annotations
 
@@ -130,8 +131,14 @@ def read_result(out_dir: str | Path) -> SortResult:
     templates = (
         np.load(templates_path) if templates_path.is_file() else np.zeros((0, 0, n_channels))
     )
+    features_path = out_dir / "features.npy"
+    features = np.load(features_path) if features_path.is_file() else None
     return SortResult(
-        spikes=spikes, templates=templates, sampling_frequency_hz=fs, n_channels=n_channels
+        spikes=spikes,
+        templates=templates,
+        sampling_frequency_hz=fs,
+        n_channels=n_channels,
+        features=features,
     )
 
 
@@ -142,6 +149,8 @@ def read_config(out_dir: str | Path) -> SortConfig:
 def write_result(staging: Path, result: SortResult, config: SortConfig, **extra: Any) -> None:
     write_spikes(staging / "spikes.npz", result)
     np.save(staging / "templates.npy", result.templates)
+    if result.features is not None:
+        np.save(staging / "features.npy", result.features)
     (staging / "config.toml").write_text(to_toml(config))
     info = run_info(config, "succeeded", result.timings_s, **extra)
     (staging / "run.json").write_text(json.dumps(info, indent=2) + "\n")

@@ -17,7 +17,7 @@ from matplotlib.ticker import FixedLocator, FormatStrFormatter, MaxNLocator, Nul
 from neurosort.config import SortConfig
 from neurosort.log import get_logger
 from neurosort.preprocess import Preprocessor
-from neurosort.types import Recording, SortResult
+from neurosort.types import GroundTruth, Recording, SortResult
 from neurosort.waveforms import snippet_offsets
 
 logger = get_logger(__name__)
@@ -32,6 +32,9 @@ FILTER_MARGIN_MS = 8.0
 MAX_SCATTER_POINTS = 5000
 MAX_AMPLITUDE_POINTS_PER_UNIT = 3000
 MAX_WAVEFORM_CHANNELS = 4
+MAX_EMBEDDING_POINTS = 1000
+TSNE_MAX_ITER = 400
+TSNE_PERPLEXITY = 30.0
 PNG_DPI = 80
 UNASSIGNED_COLOUR = (0.75, 0.75, 0.75)
 
@@ -254,7 +257,7 @@ def feature_points(
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """(points, unit labels, axis name): sorter features if kept, else PCA of the snippets."""
     features = result.features
-    if features is not None and len(features) == len(result.spikes) and features.ndim == 2:
+    if has_features(result):
         rng = np.random.default_rng(seed)
         rows = np.arange(len(features))
         if len(rows) > MAX_SCATTER_POINTS:
@@ -291,6 +294,89 @@ def plot_features(
     if 0 < len(units) <= 12:
         axes[-1].legend(title="unit", fontsize=7, markerscale=3, loc="best", frameon=False)
     return fig
+
+
+def embedding_rows(n: int, seed: int = 0, max_points: int = MAX_EMBEDDING_POINTS) -> np.ndarray:
+    """Sorted rows of a seeded random subsample of ``n`` spikes, at most ``max_points``."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+
+
+def embed_2d(points: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
+    """(2-d coordinates, axis name): t-SNE of ``points``, or the points themselves (padded to
+    two columns) when they have at most 2 dimensions or are too few for t-SNE."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.shape[1] <= 2 or len(points) < 4:
+        padded = np.zeros((len(points), 2))
+        padded[:, : min(2, points.shape[1])] = points[:, :2]
+        return padded, "feature"
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    perplexity = min(TSNE_PERPLEXITY, (len(points) - 1) / 3.0)
+    tsne = TSNE(
+        2,
+        perplexity=perplexity,
+        init="pca",
+        max_iter=TSNE_MAX_ITER,
+        random_state=seed,
+        n_jobs=1,
+    )
+    # The gradient runs on OpenMP threads whatever n_jobs says; on a busy machine those threads
+    # waiting on each other took over ten times as long as one thread (18 s against 1 s).
+    with threadpool_limits(limits=1):
+        return tsne.fit_transform(points), "t-SNE"
+
+
+def plot_embedding(
+    points: np.ndarray,
+    predicted: np.ndarray,
+    ground_truth: np.ndarray | None = None,
+    seed: int = 0,
+) -> Figure:
+    """A 2-d embedding (t-SNE) of a seeded subsample of spikes coloured by predicted unit and,
+    when ``ground_truth`` labels are given, a second panel coloured by ground-truth unit.
+
+    Label -1 (unassigned, or no matching ground-truth spike) is drawn in grey.
+    """
+    predicted = np.asarray(predicted)
+    if len(predicted) != len(points) or (
+        ground_truth is not None and len(ground_truth) != len(points)
+    ):
+        raise ValueError("points, predicted and ground_truth need one row per spike")
+    rows = embedding_rows(len(points), seed)
+    xy, axis_name = embed_2d(np.asarray(points)[rows], seed)
+    panels = [("predicted unit", predicted[rows])]
+    if ground_truth is not None:
+        panels.append(("ground-truth unit", np.asarray(ground_truth)[rows]))
+    grey = "unassigned" if ground_truth is None else "unassigned or no ground-truth match"
+    title = f"Embedding ({axis_name}) of {len(rows)} of {len(points)} spikes (grey: {grey})"
+    fig, axes = new_figure(len(panels), title, panel_size=(4.0, 3.6), ncols=2)
+    for ax, (name, labels) in zip(axes, panels, strict=True):
+        scatter_labels(ax, xy, labels)
+        ax.set_xlabel(f"{axis_name} 1", fontsize=8)
+        ax.set_ylabel(f"{axis_name} 2", fontsize=8)
+        panel_title(ax, f"coloured by {name}", "black")
+    return fig
+
+
+def scatter_labels(ax, xy: np.ndarray, labels: np.ndarray) -> None:
+    """Scatter ``xy`` coloured by label (grey for negative labels), legend for few labels."""
+    unassigned = labels < 0
+    ax.scatter(xy[unassigned, 0], xy[unassigned, 1], s=3, lw=0, color=UNASSIGNED_COLOUR)
+    units = np.unique(labels[~unassigned])
+    for unit in units:
+        members = labels == unit
+        ax.scatter(xy[members, 0], xy[members, 1], s=4, lw=0, color=unit_colour(unit), label=unit)
+    if 0 < len(units) <= 12:
+        ax.legend(fontsize=7, markerscale=2.5, loc="best", frameon=False)
+
+
+def has_features(result: SortResult) -> bool:
+    """Whether ``result`` kept one row of features per spike."""
+    features = result.features
+    return features is not None and features.ndim == 2 and len(features) == len(result.spikes)
 
 
 def robust_limits(values: np.ndarray) -> tuple[float, float]:
@@ -392,12 +478,16 @@ def sort_figures(
     templates = unit_templates(result, sample, units)
     points, labels, axis_name = feature_points(result, sample, config.seed)
     fs = recording.sampling_frequency_hz
-    return [
+    figures = [
         ("Waveforms", plot_waveforms(sample, templates, units, fs)),
         ("Feature space", plot_features(points, labels, units, axis_name)),
-        ("Inter-spike intervals", plot_isi(result, units)),
-        ("Amplitudes", plot_amplitudes(result, units, config.seed)),
     ]
+    if has_features(result):
+        embedding = plot_embedding(result.features, result.spikes["unit_index"], seed=config.seed)
+        figures.append(("Embedding (t-SNE)", embedding))
+    figures.append(("Inter-spike intervals", plot_isi(result, units)))
+    figures.append(("Amplitudes", plot_amplitudes(result, units, config.seed)))
+    return figures
 
 
 CSS = """
@@ -472,8 +562,12 @@ def report_html(result: SortResult, recording: Recording, config: SortConfig) ->
                 "(those with the most spikes).</p>"
             )
         parts.append(figures_html(sort_figures(result, recording, config, units)))
-    body = "\n".join(parts)
-    title = html.escape(f"neurosort report: {recording.name}")
+    return html_page(f"neurosort report: {recording.name}", "\n".join(parts))
+
+
+def html_page(title: str, body: str) -> str:
+    """A self-contained HTML document with the report's style around ``body``."""
+    title = html.escape(title)
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{CSS}</style></head>\n<body>\n{body}\n</body></html>\n"
@@ -499,3 +593,52 @@ def write_folder_report(
     result = read_result(out_dir)
     path = Path(out_dir) / "report.html" if path is None else Path(path)
     return write_sort_report(result, recording, read_config(out_dir), path)
+
+
+def ground_truth_labels(
+    spike_samples: np.ndarray, truth: GroundTruth, match_window_samples: int
+) -> np.ndarray:
+    """Per sorted spike, the unit of the ground-truth spike matched to it (one-to-one within
+    the window, as in :func:`neurosort.evaluate.evaluate`), or -1 when none matched."""
+    from neurosort.evaluate import match_spike_times
+
+    gt_index, det_index = match_spike_times(truth.sample_index, spike_samples, match_window_samples)
+    labels = np.full(len(spike_samples), -1, np.int64)
+    labels[det_index] = np.asarray(truth.unit_index)[gt_index]
+    return labels
+
+
+def evaluation_html(
+    result: SortResult,
+    truth: GroundTruth,
+    match_window_samples: int,
+    table: str = "",
+    seed: int = 0,
+) -> str:
+    """A page with the score ``table`` (plain text) and, when ``result`` kept features, the
+    embedding coloured by predicted and by ground-truth unit."""
+    parts = ["<h1>neurosort evaluation</h1>"]
+    if table:
+        parts.append(f"<pre>{html.escape(table)}</pre>")
+    if has_features(result):
+        gt_labels = ground_truth_labels(result.spikes["sample_index"], truth, match_window_samples)
+        fig = plot_embedding(result.features, result.spikes["unit_index"], gt_labels, seed)
+        parts.append(figures_html([("Embedding (t-SNE)", fig)]))
+    return html_page("neurosort evaluation", "\n".join(parts))
+
+
+def write_evaluation_report(
+    result: SortResult,
+    truth: GroundTruth,
+    path: str | Path,
+    *,
+    match_window_samples: int = 30,
+    table: str = "",
+    seed: int = 0,
+) -> Path:
+    """Write the self-contained evaluation page (see :func:`evaluation_html`) to ``path``."""
+    path = Path(path)
+    page = evaluation_html(result, truth, match_window_samples, table, seed)
+    path.write_text(page, encoding="utf-8")
+    logger.debug("evaluation report written to %s", path)
+    return path
