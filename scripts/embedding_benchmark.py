@@ -4,6 +4,7 @@
     .venv/bin/python scripts/embedding_benchmark.py --out runs/embedding_bench --resume
     .venv/bin/python scripts/embedding_benchmark.py --out runs/embedding_bench --summary
 
+A feature method NAME@TRAINING (e.g. ``s4@pretrained``) sets ``features.training`` for it.
 Each recording (MEArec test, both Quiroga excerpts) is detected and cut ONCE with the default
 config (``--detector cnn`` for the learned detector); every feature method is then fitted on at
 most ``cluster.max_spikes_to_fit`` seeded spikes and transforms all, and every clusterer runs
@@ -32,9 +33,9 @@ from threadpoolctl import threadpool_limits
 
 from neurosort import cluster as clustering
 from neurosort import registry
-from neurosort.config import SortConfig, replace
-from neurosort.evaluate import _label_scores, evaluate, unit_snrs
-from neurosort.features import make_features
+from neurosort.config import SortConfig, replace, with_overrides
+from neurosort.evaluate import evaluate, label_scores, unit_snrs
+from neurosort.features import encoder_options, make_features
 from neurosort.io import load_ground_truth, load_martinez_snippets, load_recording
 from neurosort.log import StageTimer, configure, get_logger
 from neurosort.pipeline import detect_and_extract
@@ -135,8 +136,10 @@ def embed(method: str, shapes: np.ndarray, config: SortConfig):
     if len(shapes) > config.cluster.max_spikes_to_fit:
         fit_index = np.sort(rng.choice(len(shapes), config.cluster.max_spikes_to_fit, False))
     cfg = config.features
+    name, _, training = method.partition("@")
+    options = encoder_options(replace(cfg, training=training) if training else cfg)
     extractor = make_features(
-        method, cfg.n_components, cfg.wavelet_levels, config.seed, n_channels=shapes.shape[2]
+        name, cfg.n_components, cfg.wavelet_levels, config.seed, shapes.shape[2], **options
     )
     start = time.perf_counter()
     extractor.fit(shapes[fit_index])
@@ -180,7 +183,7 @@ def cluster(name: str, features: np.ndarray, sets: Detections, n_true: int, conf
 def score(labels, peaks, truth) -> tuple[dict, list[dict]]:
     """Summary scores and per-unit (SNR, SpikeForest accuracy) rows."""
     if peaks is None:  # Martinez: the labels of the given snippets are the ground truth
-        return {**_label_scores(truth, labels), "sf_accuracy": "", "n_units_acc_ge_0_8": ""}, []
+        return {**label_scores(truth, labels), "sf_accuracy": "", "n_units_acc_ge_0_8": ""}, []
     spikes = np.zeros(len(peaks), dtype=SPIKE_DTYPE)
     for field in PEAK_DTYPE.names:
         spikes[field] = peaks[field]
@@ -196,8 +199,7 @@ def run_set(task, args) -> float:
     """Benchmark one recording or snippet set; rows are appended as they are scored."""
     start = time.perf_counter()
     dataset, name = task[:2]
-    config = SortConfig()
-    config = replace(config, detect=replace(config.detect, method=args.detector))
+    config = with_overrides(SortConfig(), [f"detect.method={args.detector}", *args.set])
     todo = [
         (f, c)
         for f in args.features
@@ -277,6 +279,9 @@ def main() -> None:
     parser.add_argument("--detector", default="threshold", choices=["threshold", "cnn"])
     parser.add_argument("--out", type=Path, default=Path("runs/embedding_bench"))
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument(
+        "--set", action="append", default=[], help="config override section.key=value"
+    )
     parser.add_argument("--resume", action="store_true", help="skip rows already in rows.csv")
     parser.add_argument("--summary", action="store_true", help="print tables from rows.csv")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -289,9 +294,10 @@ def main() -> None:
         parser.error(f"{args.out}/rows.csv exists: pass --resume or another --out")
     args.out.mkdir(parents=True, exist_ok=True)
     known = registry.available("features")
-    for method in [m for m in args.features if m not in known]:
+    missing = [m for m in args.features if m.partition("@")[0] not in known]
+    for method in missing:
         logger.warning("feature method %r is not registered (have %s): skipped", method, known)
-    args.features = [m for m in args.features if m in known]
+    args.features = [m for m in args.features if m not in missing]
     args.done = done_keys(args.out)
     lock = multiprocessing.get_context("spawn").Lock()
     chosen = tasks(args.recordings)

@@ -217,11 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_plugin_commands(commands: argparse._SubParsersAction) -> None:
     from neurosort.bench_cli import add_parser as add_bench
     from neurosort.detect_cnn_cli import add_parser as add_train_detector
+    from neurosort.encoders.cli import add_parser as add_train_encoder
     from neurosort.states.cli import add_parser as add_states
 
     add_bench(commands)
     add_states(commands)
     add_train_detector(commands)
+    add_train_encoder(commands)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,9 +47,16 @@ class WaveformConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
-    method: str = "auto"  # auto (wavelet on one channel, else pca) | pca | wavelet
+    # auto (wavelet on one channel, else pca) | pca | wavelet | s4 | contrastive_cnn
+    # | ae_ensemble | ae_semisup | ae_atom
+    method: str = "auto"
     n_components: int = 10
     wavelet_levels: int = 4
+    # learned encoders: self (fit on the recording) | pretrained (shipped) | finetune
+    training: str = "pretrained"
+    training_steps: int = 0  # optimiser steps of a learned encoder's fit; 0 = its default
+    weights: str = ""  # encoder weights file; empty = the ones shipped in the package
+    device: str = "auto"  # auto | cpu | cuda | mps
 
 
 @dataclass(frozen=True)
@@ -202,6 +209,7 @@ def validate(config: SortConfig) -> SortConfig:
         ),
         "preprocess.whiten": (config.preprocess.whiten, {"none", "global"}),
         "detect.polarity": (config.detect.polarity, {"negative", "positive", "both"}),
+        "features.training": (config.features.training, {"self", "pretrained", "finetune"}),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
@@ -222,6 +230,8 @@ def validate(config: SortConfig) -> SortConfig:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"config key {key}: must be > 0, got {value}")
+    if config.features.training_steps < 0:
+        raise ConfigError("config key features.training_steps: must be >= 0")
     return config
 
 

@@ -123,7 +123,7 @@ def evaluate(
         **_unit_summary(units, snr_threshold),
         "n_gt_units": len(gt_units),
         "n_sorted_units": len(_sorted_unit_ids(spikes)),
-        **_label_scores(gt_labels, predicted),
+        **label_scores(gt_labels, predicted),
         **_detection_counts(len(det_index), len(spikes), len(gt_times)),
         "match_window_samples": int(match_window_samples),
     }
@@ -460,7 +460,7 @@ def _unit_summary(units: list[dict[str, Any]], snr_threshold: float | None) -> d
     return summary
 
 
-def _label_scores(gt_labels: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+def label_scores(gt_labels: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """ARI, NMI and Hungarian-matched accuracy over all GT spikes (missed = own label)."""
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 

@@ -7,6 +7,7 @@ from scipy import stats
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 
+from neurosort.config import FeaturesConfig
 from neurosort.registry import register
 
 
@@ -78,12 +79,18 @@ def _ks_from_normal(values: np.ndarray) -> float:
 
 
 def make_features(
-    method: str, n_components: int, wavelet_levels: int, seed: int, n_channels: int = 1
+    method: str,
+    n_components: int,
+    wavelet_levels: int,
+    seed: int,
+    n_channels: int = 1,
+    **options,
 ):
     """Instantiate the registered feature method ``method``.
 
     ``auto`` means wavelet coefficients on a single channel (best on mearec/train) and PCA
-    across channels (best on generated tetrode recordings).
+    across channels (best on generated tetrode recordings). ``options`` (e.g. a learned
+    encoder's ``training``, ``device``) are passed to methods that take them.
     """
     from neurosort import registry
 
@@ -92,4 +99,14 @@ def make_features(
     factory = registry.get("features", method)
     if method == "wavelet":
         return factory(n_components=n_components, levels=wavelet_levels)
-    return factory(n_components=n_components, seed=seed)
+    extractor = factory(n_components=n_components, seed=seed)
+    accepted = extractor.get_params()
+    return extractor.set_params(**{k: v for k, v in options.items() if k in accepted})
+
+
+def encoder_options(config: FeaturesConfig) -> dict:
+    """The learned-encoder settings of ``config`` as ``make_features`` options."""
+    options = {"training": config.training, "weights": config.weights, "device": config.device}
+    if config.training_steps > 0:
+        options["n_steps"] = config.training_steps
+    return options

@@ -12,7 +12,7 @@ from neurosort import output
 from neurosort.config import SortConfig, validate
 from neurosort.detect import channel_neighbours
 from neurosort.errors import InputError, NeurosortError
-from neurosort.features import make_features
+from neurosort.features import encoder_options, make_features
 from neurosort.log import StageTimer, get_logger, progress
 from neurosort.preprocess import Preprocessor
 from neurosort.registry import get
@@ -119,6 +119,7 @@ def cluster_snippets(
             config.features.wavelet_levels,
             config.seed,
             n_channels=snippets.shape[2],
+            **encoder_options(config.features),
         )
         fit_index = np.arange(len(shapes))
         if len(shapes) > cfg.max_spikes_to_fit:

@@ -24,6 +24,7 @@ _PROVIDERS = (
     "neurosort.detect",
     "neurosort.detect_cnn",
     "neurosort.features",
+    "neurosort.encoders",
     "neurosort.cluster",
 )
 _loaded = False

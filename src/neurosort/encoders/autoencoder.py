@@ -30,7 +30,7 @@ MAX_SPIKES_FOR_PSEUDO_LABELS = 10000
 
 class AutoencoderFeatures(TransformerMixin, BaseEstimator):
     def _embed(self, snippets: np.ndarray) -> np.ndarray:
-        from neurosort.encoders.autoencoder_fit import embed
+        from neurosort.encoders.base import embed
 
         if len(snippets) == 0:
             return np.zeros((0, self.n_components), np.float32)

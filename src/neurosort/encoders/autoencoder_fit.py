@@ -3,18 +3,16 @@ reconstruction, semi-supervised and Atom-loss training, member choice by BIC."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from threadpoolctl import threadpool_limits
 from torch import nn
 
 from neurosort.cluster import GMMBIC
 from neurosort.encoders.augment import Augmentation, augment
-from neurosort.encoders.base import peak_index
+from neurosort.encoders.base import embed, one_thread, peak_index
 from neurosort.encoders.data import seeded_subsample
 from neurosort.encoders.losses import atom_loss
 from neurosort.encoders.networks import INPUT_SCALE, ConvEncoder
@@ -24,7 +22,6 @@ from neurosort.nn import resolve_device, seed_everything
 logger = get_logger(__name__)
 
 HIDDEN_WIDTHS = (128, 64, 32)
-EMBED_BATCH = 8192
 DENOISING_SIGMA = 1.0  # noise units added to the encoder's input; the target is the spike
 MAX_SPIKES_FOR_BIC = 4000
 # Atom loss: embeddings are scaled to this RMS radius, so that clusters lie several of the
@@ -33,31 +30,6 @@ ATOM_RADIUS = 40.0
 ATOM_EPSILON = 0.3
 # Semi-supervised: milder views than the contrastive ones, the target is the clean spike.
 SEMISUP_AUGMENTATION = Augmentation(noise_sigma=0.5, overlap_probability=0.1)
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Torch and BLAS on one thread. These networks are small: on a busy machine a second
-    thread made training steps and mixture fits 10-30 times slower (base.all_cores)."""
-    previous = torch.get_num_threads()
-    with threadpool_limits(limits=1):
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
-
-
-@torch.no_grad()
-def embed(module: nn.Module, inputs: np.ndarray, device: torch.device) -> np.ndarray:
-    """Module outputs for (n, channels, samples) ``inputs``, in eval mode, as float32."""
-    module.eval()
-    with one_thread():
-        parts = [
-            module(torch.from_numpy(inputs[start : start + EMBED_BATCH]).to(device)).cpu().numpy()
-            for start in range(0, len(inputs), EMBED_BATCH)
-        ]
-    return np.concatenate(parts).astype(np.float32)
 
 
 class DenseEncoder(nn.Module):
