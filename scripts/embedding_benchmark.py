@@ -65,7 +65,6 @@ GROUPS = [
     ("Quiroga excerpts", lambda r: r["dataset"] == "quiroga"),
     ("Martinez snippets (given snippets, no detection)", lambda r: r["dataset"] == "martinez"),
 ]
-SCORE_HEAD = "| features | clusterer | n | ARI | NMI | cluster acc | SF acc |\n" + "|---" * 7 + "|"
 TIME_HEAD = "| features | n sets | mean spikes | fit s | transform s |\n" + "|---" * 5 + "|"
 _lock = None
 
@@ -129,7 +128,7 @@ def load_set(task, config: SortConfig) -> Detections:
     return Detections(snippets, peaks, noise, recording.n_samples, fs, truth, truth.unit_snr)
 
 
-def embed(method: str, shapes: np.ndarray, config: SortConfig):
+def embed(method: str, shapes: np.ndarray, fs: float, config: SortConfig):
     """Fit on a seeded subsample, transform all: (features, fit seconds, transform seconds)."""
     rng = np.random.default_rng(config.seed)
     fit_index = np.arange(len(shapes))
@@ -139,7 +138,13 @@ def embed(method: str, shapes: np.ndarray, config: SortConfig):
     name, _, training = method.partition("@")
     options = encoder_options(replace(cfg, training=training) if training else cfg)
     extractor = make_features(
-        name, cfg.n_components, cfg.wavelet_levels, config.seed, shapes.shape[2], **options
+        name,
+        cfg.n_components,
+        cfg.wavelet_levels,
+        config.seed,
+        shapes.shape[2],
+        sampling_frequency_hz=fs,
+        **options,
     )
     start = time.perf_counter()
     extractor.fit(shapes[fit_index])
@@ -217,7 +222,7 @@ def run_set(task, args) -> float:
     base.update(n_channels=snippets.shape[2], n_gt_units=n_true, n_spikes=len(snippets))
     for method in dict.fromkeys(f for f, _ in todo):
         try:
-            features, fit_s, transform_s = embed(method, shapes, config)
+            features, fit_s, transform_s = embed(method, shapes, sets.fs, config)
         except Exception:
             logger.exception("%s: feature method %s failed", name, method)
             continue
@@ -240,22 +245,28 @@ def run_set(task, args) -> float:
 
 
 def summary(out: Path) -> str:
+    """Markdown: per group of sets, features x clusterers with mean ARI / NMI / cluster
+    accuracy / SpikeForest accuracy in each cell; then feature fit and transform times."""
     with (out / "rows.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
         row["snr"] = float(row["median_snr"]) if row["median_snr"] else np.nan
-    metrics = ["ari", "nmi", "cluster_accuracy", "sf_accuracy"]
-    lines = []
+    clusterers = list(dict.fromkeys(r["clusterer"] for r in rows))
+    head = "| features | " + " | ".join(clusterers) + " |\n" + "|---" * (len(clusterers) + 1)
+    lines = ["Cells: mean ARI / NMI / cluster accuracy / SpikeForest accuracy over the sets."]
     for title, keep in GROUPS:
         chosen = [r for r in rows if keep(r)]
         if not chosen:
             continue
         n_sets = len({r["recording"] for r in chosen})
-        lines += ["", f"### {title} ({n_sets} sets)", "", SCORE_HEAD]
-        for key in dict.fromkeys((r["features"], r["clusterer"]) for r in chosen):
-            cell = [r for r in chosen if (r["features"], r["clusterer"]) == key]
-            means = [_mean(cell, m) for m in metrics]
-            lines.append(f"| {key[0]} | {key[1]} | {len(cell)} | " + " | ".join(means) + " |")
+        lines += ["", f"### {title} ({n_sets} sets)", "", head + "|"]
+        for method in dict.fromkeys(r["features"] for r in chosen):
+            cells = []
+            for clusterer in clusterers:
+                cell = [r for r in chosen if (r["features"], r["clusterer"]) == (method, clusterer)]
+                metrics = ("ari", "nmi", "cluster_accuracy", "sf_accuracy")
+                cells.append(" / ".join(_mean(cell, m, ".2f") for m in metrics))
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines += ["", "### Feature time per set (mean s over every set)", "", TIME_HEAD]
     for method in dict.fromkeys(r["features"] for r in rows):
         cell = list({r["recording"]: r for r in rows if r["features"] == method}.values())

@@ -38,7 +38,7 @@ def test_s4d_kernel_matches_the_recurrence():
     layer = S4D(d_model=3, d_state=8, bidirectional=False)
     u = torch.randn(2, 3, 20)
     with torch.no_grad():
-        convolved = layer(u)
+        convolved = layer(u.transpose(1, 2)).transpose(1, 2)
         dt = layer.log_dt.exp()[:, None]
         a = -layer.log_a_real.exp() + 1j * layer.a_imag
         a_bar = torch.exp(dt * a)
@@ -52,13 +52,22 @@ def test_s4d_kernel_matches_the_recurrence():
     torch.testing.assert_close(convolved, torch.stack(outputs, -1), atol=1e-4, rtol=1e-4)
 
 
+def test_s4d_matrix_form_equals_the_fft_convolution():
+    layer = S4D(d_model=4, d_state=8)
+    u = torch.randn(3, 39, 4)
+    with torch.no_grad():
+        by_fft = layer.train()(u)
+        by_matrix = layer.eval()(u)
+    torch.testing.assert_close(by_fft, by_matrix, atol=1e-5, rtol=1e-4)
+
+
 def test_bidirectional_s4d_sees_the_future():
     layer = S4D(d_model=2, d_state=8)
-    u = torch.zeros(1, 2, 16)
-    u[..., 10] = 1.0
+    u = torch.zeros(1, 16, 2)
+    u[:, 10] = 1.0
     with torch.no_grad():
         y = layer(u)
-    assert y[..., :10].abs().sum() > 0
+    assert y[:, :10].abs().sum() > 0
 
 
 def test_info_nce_prefers_matching_views():
@@ -132,8 +141,8 @@ def test_supervised_contrastive_uses_labels():
 
 @pytest.mark.parametrize("architecture", ["s4", "conv"])
 def test_shipped_weights_load_offline(architecture):
-    encoder, n_samples = load_encoder(default_weights(architecture), architecture)
-    assert n_samples == 39 and encoder.in_channels == 1
+    encoder, window = load_encoder(default_weights(architecture), architecture)
+    assert window.n_samples == 39 and window.peak_index == 14 and encoder.in_channels == 1
 
 
 @pytest.mark.parametrize("encoder", ENCODERS)
@@ -213,3 +222,20 @@ def test_train_encoder_command_writes_weights_that_load(small_recording, tmp_pat
     snippets, _ = two_units(100)
     features = ContrastiveCNNFeatures(weights=str(weights), n_components=3).fit_transform(snippets)
     assert features.shape == (100, 3)
+
+
+def test_model_window_places_the_peak_and_keeps_the_time_scale():
+    from neurosort.encoders.data import ModelWindow, to_model_window
+
+    window = ModelWindow(sampling_frequency_hz=24000.0, peak_index=14, n_samples=39)
+    short = np.zeros((1, 1, 32), np.float32)
+    short[..., 10] = 1.0  # peak at 10 of 32 samples, same rate: shifted, not stretched
+    placed = to_model_window(short, 10, window, 24000.0)
+    assert placed.shape == (1, 1, 39) and placed[0, 0].argmax() == 14
+    assert np.count_nonzero(placed) == 1
+    t = np.arange(52) / 32000.0
+    faster = np.exp(-(((t - 19 / 32000.0) / 2e-4) ** 2))[None, None].astype(np.float32)
+    resampled = to_model_window(faster, 19, window, 32000.0)
+    assert resampled.shape == (1, 1, 39) and abs(int(resampled[0, 0].argmax()) - 14) <= 1
+    unknown_rate = to_model_window(faster, 19, window, 0.0)
+    assert unknown_rate.shape == (1, 1, 39)

@@ -33,6 +33,7 @@ def test_output_folder_contract(demo, tmp_path):
     assert {p.name for p in out.iterdir()} == {
         "spikes.npz",
         "templates.npy",
+        "features.npy",
         "config.toml",
         "run.json",
     }

@@ -47,9 +47,9 @@ class WaveformConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
-    # auto (wavelet on one channel, else pca) | pca | wavelet | s4 | contrastive_cnn
-    # | ae_ensemble | ae_semisup | ae_atom
-    method: str = "auto"
+    # s4 | contrastive_cnn | ae_ensemble | ae_semisup | ae_atom | pca | wavelet
+    # | auto (the fast classic choice: wavelet on one channel, else pca)
+    method: str = "s4"
     n_components: int = 10
     wavelet_levels: int = 4
     # learned encoders: self (fit on the recording) | pretrained (shipped) | finetune

@@ -119,6 +119,7 @@ def cluster_snippets(
             config.features.wavelet_levels,
             config.seed,
             n_channels=snippets.shape[2],
+            sampling_frequency_hz=recording.sampling_frequency_hz,
             **encoder_options(config.features),
         )
         fit_index = np.arange(len(shapes))

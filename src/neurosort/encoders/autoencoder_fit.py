@@ -12,8 +12,8 @@ from torch import nn
 
 from neurosort.cluster import GMMBIC
 from neurosort.encoders.augment import Augmentation, augment
-from neurosort.encoders.base import embed, one_thread, peak_index
-from neurosort.encoders.data import seeded_subsample
+from neurosort.encoders.base import embed, one_thread
+from neurosort.encoders.data import peak_index, seeded_subsample
 from neurosort.encoders.losses import atom_loss
 from neurosort.encoders.networks import INPUT_SCALE, ConvEncoder
 from neurosort.log import get_logger

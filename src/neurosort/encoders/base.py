@@ -38,11 +38,6 @@ def embed(module: torch.nn.Module, inputs: np.ndarray, device: torch.device) -> 
     return np.concatenate(parts).astype(np.float32)
 
 
-def peak_index(inputs: np.ndarray) -> int:
-    """Sample of the largest mean absolute value: where the snippets are aligned."""
-    return int(np.abs(inputs).mean(axis=(0, 1)).argmax())
-
-
 def labels_tensor(y: np.ndarray | None, n: int) -> torch.Tensor | None:
     """Integer labels (-1 = unknown) as a tensor; None when no spike is labelled."""
     if y is None:

@@ -21,7 +21,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 
 from neurosort.config import ConfigError
-from neurosort.encoders.data import noise_sigma, per_channel, seeded_subsample, to_inputs
+from neurosort.encoders.data import (
+    noise_sigma,
+    peak_index,
+    per_channel,
+    seeded_subsample,
+    to_inputs,
+    to_model_window,
+)
 from neurosort.registry import register
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -44,6 +51,7 @@ class ContrastiveFeatures(TransformerMixin, BaseEstimator):
         supcon_weight: float = 1.0,
         device: str = "auto",
         weights: str = "",
+        sampling_frequency_hz: float = 0.0,
     ) -> None:
         self.n_components = n_components
         self.seed = seed
@@ -55,6 +63,7 @@ class ContrastiveFeatures(TransformerMixin, BaseEstimator):
         self.supcon_weight = supcon_weight
         self.device = device
         self.weights = weights
+        self.sampling_frequency_hz = sampling_frequency_hz
 
     def weights_path(self) -> Path:
         return Path(self.weights) if self.weights else default_weights(self.architecture)
@@ -67,7 +76,8 @@ class ContrastiveFeatures(TransformerMixin, BaseEstimator):
                 f"features.training: {self.training!r} not one of {', '.join(TRAINING_MODES)}"
             )
         self.sigma_ = noise_sigma(snippets)
-        self.encoder_, self.n_samples_, self.device_, self.history_ = contrastive_fit.fit(
+        self.input_peak_ = peak_index(to_inputs(snippets, self.sigma_))
+        self.encoder_, self.window_, self.device_, self.history_ = contrastive_fit.fit(
             self, snippets, y
         )
         self.per_channel_ = self.encoder_.in_channels == 1 and snippets.shape[2] > 1
@@ -81,7 +91,11 @@ class ContrastiveFeatures(TransformerMixin, BaseEstimator):
     def _embed(self, snippets: np.ndarray) -> np.ndarray:
         from neurosort.encoders.base import embed
 
-        inputs = to_inputs(snippets, self.sigma_, self.n_samples_)
+        inputs = to_inputs(snippets, self.sigma_)
+        if self.window_ is not None:
+            inputs = to_model_window(
+                inputs, self.input_peak_, self.window_, self.sampling_frequency_hz
+            )
         if self.per_channel_:
             return embed(self.encoder_, per_channel(inputs), self.device_).reshape(
                 len(snippets), -1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +10,14 @@ import numpy as np
 import torch
 
 from neurosort.encoders.augment import Augmentation, augment
-from neurosort.encoders.base import cosine_schedule, labels_tensor, one_thread, peak_index
-from neurosort.encoders.data import per_channel, to_inputs
+from neurosort.encoders.base import cosine_schedule, labels_tensor, one_thread
+from neurosort.encoders.data import (
+    ModelWindow,
+    peak_index,
+    per_channel,
+    to_inputs,
+    to_model_window,
+)
 from neurosort.encoders.losses import info_nce, supervised_contrastive
 from neurosort.encoders.networks import build_encoder, projection_head
 from neurosort.errors import InputError
@@ -26,13 +33,14 @@ LOG_EVERY_STEPS = 250
 
 
 def fit(params: Any, snippets: np.ndarray, y: np.ndarray | None):
-    """(encoder, model window length or None, device, loss history) for the transformer
-    ``params`` (a ContrastiveFeatures) on (n, samples, channels) ``snippets``."""
+    """(encoder, its ModelWindow or None, device, loss history) for the transformer
+    ``params`` (a ContrastiveFeatures, with ``sigma_`` and ``input_peak_`` set) on
+    (n, samples, channels) ``snippets``."""
     device = resolve_device(params.device)
     generator = seed_everything(params.seed)
-    n_samples = None
+    window = None
+    inputs = to_inputs(snippets, params.sigma_)
     if params.training == "self":
-        inputs = to_inputs(snippets, params.sigma_)
         encoder = build_encoder(
             params.architecture,
             in_channels=inputs.shape[1],
@@ -40,8 +48,8 @@ def fit(params: Any, snippets: np.ndarray, y: np.ndarray | None):
             n_components=params.n_components,
         )
     else:
-        encoder, n_samples = load_encoder(params.weights_path(), params.architecture)
-        inputs = to_inputs(snippets, params.sigma_, n_samples)
+        encoder, window = load_encoder(params.weights_path(), params.architecture)
+        inputs = to_model_window(inputs, params.input_peak_, window, params.sampling_frequency_hz)
         if encoder.in_channels == 1 and inputs.shape[1] > 1:
             y = None if y is None else np.repeat(y, inputs.shape[1])
             inputs = per_channel(inputs)
@@ -55,7 +63,7 @@ def fit(params: Any, snippets: np.ndarray, y: np.ndarray | None):
             encoder, inputs, labels_tensor(y, len(inputs)), params, rate, generator, device
         )
     encoder.eval()
-    return encoder, n_samples, device, history
+    return encoder, window, device, history
 
 
 def train_contrastive(
@@ -112,22 +120,25 @@ def _batch_indices(n: int, batch_size: int, n_steps: int, generator: torch.Gener
     return batches[:n_steps]
 
 
-def save_encoder(path: Path, encoder: torch.nn.Module, architecture: str, **card: Any) -> Path:
+def save_encoder(
+    path: Path, encoder: torch.nn.Module, architecture: str, window: ModelWindow, **card: Any
+) -> Path:
     return save_checkpoint(
         path,
         {
             "format": FORMAT,
             "architecture": architecture,
             "shape": dict(encoder.shape),
+            "window": asdict(window),
             "state_dict": encoder.state_dict(),
             "card": card,
         },
     )
 
 
-def load_encoder(path: Path, architecture: str) -> tuple[torch.nn.Module, int]:
-    """(encoder in eval mode, its window length); one-line InputError naming the file when it
-    is missing, corrupt, or for another architecture."""
+def load_encoder(path: Path, architecture: str) -> tuple[torch.nn.Module, ModelWindow]:
+    """(encoder in eval mode, the window it was trained on); one-line InputError naming the
+    file when it is missing, corrupt, or for another architecture."""
     payload = load_checkpoint(path)
     if payload.get("format") != FORMAT:
         raise InputError(f"{path}: not a neurosort encoder file (format {payload.get('format')!r})")
@@ -141,4 +152,8 @@ def load_encoder(path: Path, architecture: str) -> tuple[torch.nn.Module, int]:
         encoder.load_state_dict(payload["state_dict"])
     except (RuntimeError, KeyError) as error:
         raise InputError(f"{path}: weights do not fit the {architecture} encoder") from error
-    return encoder.eval(), int(shape["n_samples"])
+    try:
+        window = ModelWindow(**payload["window"])
+    except (KeyError, TypeError) as error:
+        raise InputError(f"{path}: no valid spike window in the encoder file") from error
+    return encoder.eval(), window

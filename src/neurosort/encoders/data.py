@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.signal import resample
 
@@ -19,14 +21,41 @@ def noise_sigma(snippets: np.ndarray) -> float:
     return sigma if sigma > 0 else float(np.std(baseline)) or 1.0
 
 
-def to_inputs(snippets: np.ndarray, sigma: float, n_samples: int | None = None) -> np.ndarray:
-    """(n, n_channels, n_samples) float32 in noise units; resampled (FFT) to ``n_samples``
-    samples when given and different, so a model trained on one window length serves
-    recordings of another sampling rate with the same window in milliseconds."""
-    inputs = np.ascontiguousarray(snippets.transpose(0, 2, 1), dtype=np.float32) / sigma
-    if n_samples is not None and inputs.shape[-1] != n_samples:
+@dataclass(frozen=True)
+class ModelWindow:
+    """The spike window a pretrained encoder was trained on."""
+
+    sampling_frequency_hz: float
+    peak_index: int
+    n_samples: int
+
+
+def to_inputs(snippets: np.ndarray, sigma: float) -> np.ndarray:
+    """(n, n_channels, n_samples) float32 in noise units."""
+    return np.ascontiguousarray(snippets.transpose(0, 2, 1), dtype=np.float32) / sigma
+
+
+def to_model_window(
+    inputs: np.ndarray, peak: int, window: ModelWindow, sampling_frequency_hz: float
+) -> np.ndarray:
+    """``inputs`` (peak at sample ``peak``) resampled to the model's rate, then cropped or
+    edge-padded so the peak sits where the model expects it. With an unknown rate (0) the
+    window is assumed to span the model's window in milliseconds and is only resampled."""
+    n_samples = inputs.shape[-1]
+    if sampling_frequency_hz <= 0:
+        if n_samples == window.n_samples:
+            return inputs
+        return resample(inputs, window.n_samples, axis=-1).astype(np.float32)
+    ratio = window.sampling_frequency_hz / sampling_frequency_hz
+    if ratio != 1:
+        n_samples = max(2, round(n_samples * ratio))
         inputs = resample(inputs, n_samples, axis=-1).astype(np.float32)
-    return inputs
+        peak = round(peak * ratio)
+    shift = window.peak_index - peak
+    pad_left, pad_right = max(0, shift), max(0, window.n_samples - n_samples - shift)
+    padded = np.pad(inputs, ((0, 0), (0, 0), (pad_left, pad_right)), mode="edge")
+    start = pad_left - shift
+    return np.ascontiguousarray(padded[..., start : start + window.n_samples])
 
 
 def per_channel(inputs: np.ndarray) -> np.ndarray:
@@ -39,3 +68,9 @@ def seeded_subsample(n: int, limit: int, seed: int) -> np.ndarray:
     if n <= limit:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+
+
+def peak_index(inputs: np.ndarray) -> int:
+    """Sample of the largest mean absolute value of (n, channels, samples) ``inputs``: where
+    the snippets are aligned."""
+    return int(np.abs(inputs).mean(axis=(0, 1)).argmax())

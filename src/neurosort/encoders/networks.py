@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neurosort.encoders.s4 import S4Block
+from neurosort.encoders.s4 import S4Block, pointwise
 
 INPUT_SCALE = 0.1  # noise units -> order-one inputs for typical spikes
 READOUT_CHANNELS = 4
@@ -43,7 +43,9 @@ class S4Encoder(nn.Module):
         self.readout = _readout(d_model, n_samples, n_components)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.readout(self.blocks(self.embed(x * INPUT_SCALE)))
+        h = self.blocks(pointwise(self.embed, x.transpose(1, 2) * INPUT_SCALE))
+        reduced = pointwise(self.readout[0], h).transpose(1, 2)
+        return self.readout[1:](reduced)
 
 
 class ConvEncoder(nn.Module):

@@ -20,10 +20,12 @@ import numpy as np
 from neurosort.config import SortConfig
 from neurosort.detect_cnn_train import training_files
 from neurosort.encoders.augment import Augmentation
-from neurosort.encoders.data import noise_sigma, to_inputs
+from neurosort.encoders.data import ModelWindow, noise_sigma, to_inputs
+from neurosort.errors import InputError
 from neurosort.evaluate import match_spike_times
 from neurosort.io import load_ground_truth, load_recording
 from neurosort.log import StageTimer, get_logger, progress
+from neurosort.waveforms import snippet_offsets
 
 logger = get_logger(__name__)
 
@@ -49,6 +51,7 @@ class PretrainSettings:
 class LabelledSnippets:
     inputs: np.ndarray  # (n, 1, samples) in noise units
     labels: np.ndarray  # -1 = unlabelled
+    window: ModelWindow
 
 
 def labelled_snippets(path: Path, label_offset: int) -> LabelledSnippets:
@@ -60,11 +63,18 @@ def labelled_snippets(path: Path, label_offset: int) -> LabelledSnippets:
     peaks, snippets, _, _ = detect_and_extract(recording, SortConfig(), StageTimer())
     if snippets.shape[2] != 1:
         raise ValueError(f"{path}: pretraining expects single-channel recordings")
-    window = int(round(MATCH_WINDOW_MS * recording.sampling_frequency_hz / 1000.0))
-    gt_index, detected_index = match_spike_times(truth.sample_index, peaks["sample_index"], window)
+    tolerance = int(round(MATCH_WINDOW_MS * recording.sampling_frequency_hz / 1000.0))
+    gt_index, detected_index = match_spike_times(
+        truth.sample_index, peaks["sample_index"], tolerance
+    )
     labels = np.full(len(peaks), -1, dtype=np.int64)
     labels[detected_index] = label_offset + truth.unit_index[gt_index]
-    return LabelledSnippets(to_inputs(snippets, noise_sigma(snippets)), labels)
+    fs = recording.sampling_frequency_hz
+    before, after = snippet_offsets(
+        fs, SortConfig().waveforms.before_ms, SortConfig().waveforms.after_ms
+    )
+    window = ModelWindow(fs, before, before + after + 1)
+    return LabelledSnippets(to_inputs(snippets, noise_sigma(snippets)), labels, window)
 
 
 def pretrain(
@@ -80,6 +90,9 @@ def pretrain(
     train = [p for p in files if p.stem not in VALIDATION_RECORDINGS]
     held_out = [p for p in files if p.stem in VALIDATION_RECORDINGS]
     parts = [labelled_snippets(p, 1000 * i) for i, p in enumerate(progress(train, desc="load"))]
+    windows = {part.window for part in parts}
+    if len(windows) != 1:
+        raise InputError(f"{train_dir}: training recordings differ in sampling rate")
     inputs = np.concatenate([part.inputs for part in parts])
     labels = np.concatenate([part.labels for part in parts])
     logger.info("%d training spikes, %d labelled", len(labels), int((labels >= 0).sum()))
@@ -116,7 +129,9 @@ def pretrain(
         "final_loss": float(np.mean(losses[-50:])),
         "validation": validate(encoder, held_out, settings.seed),
     }
-    path = contrastive_fit.save_encoder(Path(out), encoder, settings.architecture, **card)
+    path = contrastive_fit.save_encoder(
+        Path(out), encoder, settings.architecture, windows.pop(), **card
+    )
     path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     save_loss_curve(losses, path.with_name(path.stem + "_loss.png"), settings.architecture)
     return card

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+MATRIX_MAX_LENGTH = 128
+
 
 class S4D(nn.Module):
     def __init__(
@@ -48,18 +50,29 @@ class S4D(nn.Module):
         vandermonde = torch.exp(dt_a[..., None] * steps)
         return 2 * torch.einsum("khn,hnl->khl", c, vandermonde).real
 
-    def forward(self, u: torch.Tensor) -> torch.Tensor:
-        """(batch, d_model, length) -> same shape."""
-        length = u.shape[-1]
+    def full_kernel(self, length: int) -> torch.Tensor:
+        """(d_model, 2 length): causal taps first, the backward kernel's taps wrapped around
+        the end, as a circular convolution of length 2 length sees them."""
         k = self.kernel(length)
         if self.bidirectional:
-            k = F.pad(k[0], (0, length)) + F.pad(k[1].flip(-1), (length, 0))
+            return F.pad(k[0], (0, length)) + F.pad(k[1].flip(-1), (length, 0))
+        return F.pad(k[0], (0, length))
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        """(batch, length, d_model) -> same shape. Training applies the kernel by FFT; in
+        eval mode short windows use the same convolution as a (length x length) matrix per
+        channel, several times faster on CPU for spike-length sequences."""
+        length = u.shape[1]
+        k = self.full_kernel(length)
+        if not self.training and length <= MATRIX_MAX_LENGTH:
+            steps = torch.arange(length, device=u.device)
+            matrix = k[:, (steps[:, None] - steps[None, :]) % (2 * length)]
+            y = torch.einsum("hts,bsh->bth", matrix, u)
         else:
-            k = F.pad(k[0], (0, length))
-        k_f = torch.fft.rfft(k, n=2 * length)
-        u_f = torch.fft.rfft(u, n=2 * length)
-        y = torch.fft.irfft(u_f * k_f, n=2 * length)[..., :length]
-        return y + u * self.d[:, None]
+            k_f = torch.fft.rfft(k, n=2 * length).T
+            u_f = torch.fft.rfft(u, n=2 * length, dim=1)
+            y = torch.fft.irfft(u_f * k_f, n=2 * length, dim=1)[:, :length]
+        return y + u * self.d
 
 
 class S4Block(nn.Module):
@@ -73,6 +86,12 @@ class S4Block(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.norm(x.transpose(1, 2)).transpose(1, 2)
-        z = self.mix(F.gelu(self.s4(z)))
-        return x + self.dropout(z)
+        """(batch, length, d_model) -> same shape; time-major so that norms and pointwise
+        maps are plain matrix products."""
+        z = F.gelu(self.s4(self.norm(x)))
+        return x + self.dropout(pointwise(self.mix, z))
+
+
+def pointwise(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """A kernel-size-1 convolution applied to time-major (batch, length, channels) input."""
+    return F.linear(x, conv.weight.squeeze(-1), conv.bias)
