@@ -34,3 +34,25 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared data folder {path} not found (set NEUROSORT_DATA to its location)")
     return path
+
+
+@pytest.fixture(scope="module")
+def demo_npz(tmp_path_factory):
+    """Write a single-channel, 3-unit demo recording with its ground truth as .npz."""
+
+    def write(duration_s: float, seed: int, name: str = "small.npz") -> Path:
+        from neurosort.demo import demo_recording
+        from neurosort.io import save_npz_recording
+
+        recording, truth = demo_recording(duration_s=duration_s, seed=seed, n_channels=1, n_units=3)
+        path = tmp_path_factory.mktemp("rec") / name
+        save_npz_recording(
+            path,
+            recording.get_traces(),
+            recording.sampling_frequency_hz,
+            spike_times=truth.sample_index,
+            spike_units=truth.unit_index,
+        )
+        return path
+
+    return write

@@ -11,19 +11,8 @@ from neurosort.io import save_npz_recording
 
 
 @pytest.fixture(scope="module")
-def small_recording(tmp_path_factory):
-    from neurosort.demo import demo_recording
-
-    recording, truth = demo_recording(duration_s=8.0, seed=1, n_channels=1, n_units=3)
-    path = tmp_path_factory.mktemp("rec") / "small.npz"
-    save_npz_recording(
-        path,
-        recording.get_traces(),
-        recording.sampling_frequency_hz,
-        spike_times=truth.sample_index,
-        spike_units=truth.unit_index,
-    )
-    return path
+def small_recording(demo_npz):
+    return demo_npz(duration_s=8.0, seed=1)
 
 
 def run_cli(capsys, *args):

@@ -170,20 +170,8 @@ def test_methods_are_registered():
 
 
 @pytest.fixture(scope="module")
-def small_recording(tmp_path_factory):
-    from neurosort.demo import demo_recording
-    from neurosort.io import save_npz_recording
-
-    recording, truth = demo_recording(duration_s=20.0, seed=0, n_channels=1, n_units=3)
-    path = tmp_path_factory.mktemp("rec") / "mono_train_small.npz"
-    save_npz_recording(
-        path,
-        recording.get_traces(),
-        recording.sampling_frequency_hz,
-        spike_times=truth.sample_index,
-        spike_units=truth.unit_index,
-    )
-    return path
+def small_recording(demo_npz):
+    return demo_npz(duration_s=20.0, seed=0, name="mono_train_small.npz")
 
 
 LEARNED = ["s4", "contrastive_cnn", "ae_ensemble", "ae_semisup", "ae_atom"]

@@ -130,6 +130,18 @@ def fit_ensemble(params: Any, inputs: np.ndarray):
     """v0: dense denoising autoencoders of depths ``params.depths`` trained on reconstruction;
     the member whose embedding a BIC-selected GMM fits best. (encoder, device, member, BICs,
     histories)"""
+
+    def train(encoder, decoder, data, generator, device):
+        return train_reconstruction(
+            encoder, decoder, data, params, params.n_steps, generator, device
+        )
+
+    return _fit_members(params, inputs, train)
+
+
+def _fit_members(params: Any, inputs: np.ndarray, train):
+    """One dense autoencoder per depth in ``params.depths``, each trained by ``train``; the
+    member with the lowest BIC. (encoder, device, member, BICs, histories)"""
     device = resolve_device(params.device)
     data = torch.from_numpy(inputs)
     n_inputs = inputs.shape[1] * inputs.shape[2]
@@ -139,11 +151,7 @@ def fit_ensemble(params: Any, inputs: np.ndarray):
             generator = seed_everything(params.seed + member)
             encoder = DenseEncoder(n_inputs, params.n_components, depth).to(device)
             decoder = dense_decoder(params.n_components, n_inputs, depth).to(device)
-            histories.append(
-                train_reconstruction(
-                    encoder, decoder, data, params, params.n_steps, generator, device
-                )
-            )
+            histories.append(train(encoder, decoder, data, generator, device))
             encoders.append(encoder.eval())
         encoder, member, bics = _lowest_bic(encoders, inputs, params, device)
     return encoder, device, member, bics, histories
@@ -221,16 +229,8 @@ def train_atom(encoder, decoder, data, inputs, params, generator, device) -> lis
 def fit_atom(params: Any, inputs: np.ndarray):
     """v2: an ensemble of dense autoencoders (depths ``params.depths``) trained with the
     Atom loss; the member with the lowest BIC. (encoder, device, member, BICs, histories)"""
-    device = resolve_device(params.device)
-    data = torch.from_numpy(inputs)
-    n_inputs = inputs.shape[1] * inputs.shape[2]
-    encoders, histories = [], []
-    with one_thread():
-        for member, depth in enumerate(params.depths):
-            generator = seed_everything(params.seed + member)
-            encoder = DenseEncoder(n_inputs, params.n_components, depth).to(device)
-            decoder = dense_decoder(params.n_components, n_inputs, depth).to(device)
-            histories.append(train_atom(encoder, decoder, data, inputs, params, generator, device))
-            encoders.append(encoder.eval())
-        encoder, member, bics = _lowest_bic(encoders, inputs, params, device)
-    return encoder, device, member, bics, histories
+
+    def train(encoder, decoder, data, generator, device):
+        return train_atom(encoder, decoder, data, inputs, params, generator, device)
+
+    return _fit_members(params, inputs, train)
