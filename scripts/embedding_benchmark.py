@@ -38,7 +38,7 @@ from neurosort.evaluate import evaluate, label_scores, unit_snrs
 from neurosort.features import encoder_options, make_features
 from neurosort.io import load_ground_truth, load_martinez_snippets, load_recording
 from neurosort.log import StageTimer, configure, get_logger
-from neurosort.pipeline import detect_and_extract
+from neurosort.pipeline import cluster_features, detect_and_extract, merge_units
 from neurosort.types import PEAK_DTYPE, SPIKE_DTYPE, GroundTruth
 from neurosort.waveforms import normalise_amplitude
 
@@ -155,34 +155,17 @@ def embed(method: str, shapes: np.ndarray, fs: float, config: SortConfig):
 
 def cluster(name: str, features: np.ndarray, sets: Detections, n_true: int, config: SortConfig):
     """Cluster, assign, merge (not for true k or without spike times) and relabel."""
-    cfg = config.cluster
-    clusterer = clustering.make_clusterer(
-        "gmm_bic" if name == "gmm_truek" else name,
-        n_units=n_true if name == "gmm_truek" else cfg.n_units,
-        max_units=cfg.max_units,
-        min_cluster_size=cfg.min_cluster_size,
-        seed=config.seed,
-    )
-    labels = clustering.cluster_subsample_then_assign(
-        features,
-        clusterer,
-        max_spikes_to_fit=cfg.max_spikes_to_fit,
-        assign_noise=cfg.assign_noise,
-        seed=config.seed,
-    )
+    if name == "gmm_truek":
+        settings = replace(config.cluster, method="gmm_bic", n_units=n_true)
+    else:
+        settings = replace(config.cluster, method=name)
+    config = replace(config, cluster=settings)
+    labels = cluster_features(features, config)
     if name != "gmm_truek" and sets.peaks is not None:
-        fs = sets.fs
-        labels = clustering.merge_similar_units(
-            labels,
-            sets.snippets,
-            sets.noise,
-            max_difference=cfg.merge_max_difference_sigma,
-            sample_index=sets.peaks["sample_index"],
-            n_samples=sets.n_samples,
-            refractory_samples=int(round(cfg.refractory_period_ms * fs / 1000.0)),
-            dead_time_samples=int(round(config.detect.dead_time_ms * fs / 1000.0)),
+        labels = merge_units(
+            labels, sets.snippets, sets.noise, sets.peaks, sets.n_samples, sets.fs, config
         )
-    return clustering.relabel_consecutive(labels, cfg.min_cluster_size)
+    return clustering.relabel_consecutive(labels, settings.min_cluster_size)
 
 
 def score(labels, peaks, truth) -> tuple[dict, list[dict]]:

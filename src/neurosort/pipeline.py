@@ -128,33 +128,60 @@ def cluster_snippets(
         extractor.fit(shapes[fit_index])
         features = extractor.transform(shapes)
     with timer.step("cluster"):
-        clusterer = clustering.make_clusterer(
-            cfg.method,
-            n_units=cfg.n_units,
-            max_units=cfg.max_units,
-            min_cluster_size=cfg.min_cluster_size,
-            seed=config.seed,
-        )
-        labels = clustering.cluster_subsample_then_assign(
-            features,
-            clusterer,
-            max_spikes_to_fit=cfg.max_spikes_to_fit,
-            assign_noise=cfg.assign_noise,
-            seed=config.seed,
-        )
+        labels = cluster_features(features, config)
     with timer.step("merge"):
-        fs = recording.sampling_frequency_hz
-        labels = clustering.merge_similar_units(
+        labels = merge_units(
             labels,
             snippets,
             noise_levels,
-            max_difference=cfg.merge_max_difference_sigma,
-            sample_index=peaks["sample_index"],
-            n_samples=recording.n_samples,
-            refractory_samples=int(round(cfg.refractory_period_ms * fs / 1000.0)),
-            dead_time_samples=int(round(config.detect.dead_time_ms * fs / 1000.0)),
+            peaks,
+            recording.n_samples,
+            recording.sampling_frequency_hz,
+            config,
         )
     return labels, features
+
+
+def cluster_features(features: np.ndarray, config: SortConfig) -> np.ndarray:
+    """Labels of the configured clusterer, fitted on a subsample, the rest assigned."""
+    cfg = config.cluster
+    clusterer = clustering.make_clusterer(
+        cfg.method,
+        n_units=cfg.n_units,
+        max_units=cfg.max_units,
+        min_cluster_size=cfg.min_cluster_size,
+        seed=config.seed,
+    )
+    return clustering.cluster_subsample_then_assign(
+        features,
+        clusterer,
+        max_spikes_to_fit=cfg.max_spikes_to_fit,
+        assign_noise=cfg.assign_noise,
+        seed=config.seed,
+    )
+
+
+def merge_units(
+    labels: np.ndarray,
+    snippets: np.ndarray,
+    noise_levels: np.ndarray,
+    peaks: np.ndarray,
+    n_samples: int,
+    sampling_frequency_hz: float,
+    config: SortConfig,
+) -> np.ndarray:
+    """Merge over-split units as configured (template difference, refractory veto)."""
+    cfg, fs = config.cluster, sampling_frequency_hz
+    return clustering.merge_similar_units(
+        labels,
+        snippets,
+        noise_levels,
+        max_difference=cfg.merge_max_difference_sigma,
+        sample_index=peaks["sample_index"],
+        n_samples=n_samples,
+        refractory_samples=int(round(cfg.refractory_period_ms * fs / 1000.0)),
+        dead_time_samples=int(round(config.detect.dead_time_ms * fs / 1000.0)),
+    )
 
 
 def cluster_by_neighbourhood(

@@ -61,7 +61,7 @@ class S4D(nn.Module):
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         """(batch, length, d_model) -> same shape. Training applies the kernel by FFT; in
         eval mode short windows use the same convolution as a (length x length) matrix per
-        channel, several times faster on CPU for spike-length sequences."""
+        channel, faster on CPU for spike-length sequences."""
         length = u.shape[1]
         k = self.full_kernel(length)
         if not self.training and length <= MATRIX_MAX_LENGTH:
