@@ -81,11 +81,13 @@ class ContrastiveFeatures(TransformerMixin, BaseEstimator):
             self, snippets, y
         )
         self.per_channel_ = self.encoder_.in_channels == 1 and snippets.shape[2] > 1
-        rows = seeded_subsample(len(snippets), MAX_SPIKES_FOR_REDUCTION, self.seed)
-        embedded = self._embed(snippets[rows])
+        dims = self.encoder_.shape["n_components"] * (snippets.shape[2] if self.per_channel_ else 1)
         self.reducer_ = None
-        if embedded.shape[1] > self.n_components:
-            self.reducer_ = PCA(self.n_components, random_state=self.seed).fit(embedded)
+        if dims > self.n_components:
+            rows = seeded_subsample(len(snippets), MAX_SPIKES_FOR_REDUCTION, self.seed)
+            self.reducer_ = PCA(self.n_components, random_state=self.seed).fit(
+                self._embed(snippets[rows])
+            )
         return self
 
     def _embed(self, snippets: np.ndarray) -> np.ndarray:
