@@ -67,50 +67,6 @@ def test_merge_joins_a_split_unit_but_not_distinct_units():
     assert len(np.unique(merged)) == 2
 
 
-def test_shift_aware_merge_joins_a_unit_detected_at_two_points_of_its_trough():
-    snippets, labels = two_unit_snippets(n=600)
-    split = labels.copy()
-    late = np.flatnonzero(labels == 0)[::2]
-    snippets[late] = np.roll(snippets[late], 3, axis=1)  # same neuron, window 3 samples late
-    split[late] = 2
-    noise = np.array([3.0])
-    assert len(np.unique(merge_similar_units(split, snippets, noise, max_difference=1.5))) == 3
-    merged = merge_similar_units(split, snippets, noise, max_difference=1.5, max_shift=4)
-    assert adjusted_rand_score(labels, merged) == pytest.approx(1.0)
-
-
-def test_unimodal_merge_joins_a_unit_cut_by_amplitude_but_not_two_neurons():
-    rng = np.random.default_rng(4)
-    t = np.linspace(-1, 1, 32)
-    shape = -np.exp(-(t**2) * 30)
-    gains = rng.uniform(30, 60, 800)  # one neuron whose amplitude varies (bursts, drift)
-    snippets = (gains[:, None] * shape + rng.normal(0, 3, (800, 32)))[:, :, None]
-    split = (gains > 45).astype(int)  # a mixture model cut it in two
-    noise = np.array([3.0])
-    assert len(np.unique(merge_similar_units(split, snippets, noise, max_difference=1.5))) == 2
-    merged = merge_similar_units(
-        split, snippets, noise, max_difference=1.5, max_candidate_difference=15
-    )
-    assert len(np.unique(merged)) == 1
-    distinct, labels = two_unit_snippets(n=600)
-    kept = merge_similar_units(
-        labels, distinct, noise, max_difference=1.5, max_candidate_difference=50
-    )
-    assert adjusted_rand_score(labels, kept) == pytest.approx(1.0)
-
-
-def test_template_differences_find_the_shift_between_two_templates():
-    from neurosort.cluster import shifted_template, template_differences
-
-    t = np.arange(40, dtype=float)
-    early = -np.exp(-((t - 15) ** 2) / 6.0)[:, None]
-    late = -np.exp(-((t - 18) ** 2) / 6.0)[:, None]
-    differences, shifts = template_differences(np.stack([early, late]), np.ones(1), max_shift=5)
-    assert differences[0, 1] == pytest.approx(0.0, abs=1e-12)
-    assert shifts[0, 1] == 3 and shifts[1, 0] == -3
-    assert np.allclose(shifted_template(late, 3)[:30], early[:30])
-
-
 def test_subsample_alignment_moves_the_peak_onto_the_grid():
     from neurosort.waveforms import align_to_subsample_peak, subsample_peak_offsets
 

@@ -177,52 +177,11 @@ def _unit_template(snippets: np.ndarray, labels: np.ndarray, unit: int) -> np.nd
     return np.median(snippets[np.flatnonzero(labels == unit)[:1000]], axis=0)
 
 
-def template_differences(
-    templates: np.ndarray, noise_levels: np.ndarray, max_shift: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise max |template_a(t) - template_b(t + shift)| over samples and channels, in noise
-    sigmas, minimised over shifts of at most ``max_shift`` samples: (differences, shifts)."""
+def template_differences(templates: np.ndarray, noise_levels: np.ndarray) -> np.ndarray:
+    """Pairwise max |template_a - template_b| over samples and channels, in noise sigmas."""
     scaled = templates / np.maximum(noise_levels, 1e-12)
-    n_units, n_samples = scaled.shape[:2]
-    best = np.full((n_units, n_units), np.inf)
-    best_shift = np.zeros((n_units, n_units), dtype=np.int64)
-    for shift in range(-max_shift, max_shift + 1):
-        a = scaled[:, max(0, -shift) : n_samples - max(0, shift)].reshape(n_units, -1)
-        b = scaled[:, max(0, shift) : n_samples - max(0, -shift)].reshape(n_units, -1)
-        difference = np.abs(a[:, None, :] - b[None, :, :]).max(axis=-1)
-        better = difference < best
-        best[better], best_shift[better] = difference[better], shift
-    return best, best_shift
-
-
-def shifted_template(template: np.ndarray, shift: int) -> np.ndarray:
-    """``template`` moved so that its sample ``t + shift`` lands on ``t`` (edges repeated)."""
-    index = np.clip(np.arange(len(template)) + shift, 0, len(template) - 1)
-    return template[index]
-
-
-def form_one_mode(
-    snippets_a: np.ndarray, snippets_b: np.ndarray, noise_levels: np.ndarray, shift: int = 0,
-    max_spikes: int = 500,
-) -> bool:
-    """True when two units' spikes (b's windows ``shift`` samples later), projected on the line
-    joining their mean waveforms, form a single mode by ISO-SPLIT's unimodality test."""
-    from isosplit6 import isosplit6
-
-    n_samples = snippets_a.shape[1]
-    a = snippets_a[_evenly_spaced(len(snippets_a), max_spikes)]
-    b = snippets_b[_evenly_spaced(len(snippets_b), max_spikes)]
-    a = a[:, max(0, -shift) : n_samples - max(0, shift)] / np.maximum(noise_levels, 1e-12)
-    b = b[:, max(0, shift) : n_samples - max(0, -shift)] / np.maximum(noise_levels, 1e-12)
-    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
-    direction = b.mean(axis=0) - a.mean(axis=0)
-    projection = np.concatenate([a, b]) @ (direction / max(np.linalg.norm(direction), 1e-12))
-    initial = np.repeat(np.array([1, 2], dtype=np.int32), [len(a), len(b)])
-    return len(np.unique(isosplit6(projection[:, None], initial_labels=initial))) == 1
-
-
-def _evenly_spaced(n: int, at_most: int) -> np.ndarray:
-    return np.unique(np.linspace(0, n - 1, min(n, at_most)).round().astype(np.int64))
+    flat = scaled.reshape(len(scaled), -1)
+    return np.abs(flat[:, None, :] - flat[None, :, :]).max(axis=-1)
 
 
 def refractory_coincidences(times_a: np.ndarray, times_b: np.ndarray, window: int) -> int:
@@ -263,47 +222,33 @@ def merge_similar_units(
     noise_levels: np.ndarray,
     *,
     max_difference: float,
-    max_shift: int = 0,
-    max_candidate_difference: float = 0.0,
     sample_index: np.ndarray | None = None,
     n_samples: int = 0,
     refractory_samples: int = 0,
     dead_time_samples: int = 0,
 ) -> np.ndarray:
-    """Merge units whose templates differ nowhere by more than ``max_difference`` noise sigmas,
-    once the second is shifted by up to ``max_shift`` samples.
+    """Merge units whose templates differ nowhere by more than ``max_difference`` noise sigmas.
 
-    Over-split units (a non-Gaussian cluster cut in two by a mixture model, or one neuron whose
-    broad trough was detected at different points) have nearly equal templates, up to a shift;
-    distinct neurons differ by several sigmas somewhere. Pairs up to
-    ``max_candidate_difference`` sigmas apart merge too when their spikes form one mode along
-    the line between their templates. With spike times (``sample_index``, sorted) a pair
-    whose spikes coincide within the refractory period as often as independent
-    neurons would is never merged. The closest pair is merged first, its template becoming the
-    spike-weighted mean of the two aligned templates, until no pair qualifies.
+    Over-split units (a non-Gaussian cluster cut in two by a mixture model) have nearly
+    equal templates; distinct neurons differ by several sigmas somewhere. With spike times
+    (``sample_index``, sorted) a pair whose spikes coincide within the refractory period as
+    often as independent neurons would is never merged. The closest pair is merged first
+    and its template recomputed until no pair qualifies.
     """
     labels = labels.copy()
     units = list(np.unique(labels[labels >= 0]))
     templates = [_unit_template(snippets, labels, unit) for unit in units]
-    sizes = [int(np.sum(labels == unit)) for unit in units]
     vetoed: set[tuple[int, int]] = set()
     while len(units) > 1:
-        differences, shifts = template_differences(np.stack(templates), noise_levels, max_shift)
+        differences = template_differences(np.stack(templates), noise_levels)
         np.fill_diagonal(differences, np.inf)
         for a, b in vetoed:
             differences[units.index(a), units.index(b)] = np.inf
             differences[units.index(b), units.index(a)] = np.inf
         first, second = np.unravel_index(np.argmin(differences), differences.shape)
-        closest = differences[first, second]
-        if closest > max(max_difference, max_candidate_difference):
+        if differences[first, second] > max_difference:
             break
         keep, drop = units[first], units[second]
-        if closest > max_difference and not form_one_mode(
-            snippets[labels == keep], snippets[labels == drop], noise_levels,
-            int(shifts[first, second]),
-        ):
-            vetoed.add((keep, drop))
-            continue
         if sample_index is not None and fire_independently(
             sample_index[labels == keep],
             sample_index[labels == drop],
@@ -313,13 +258,9 @@ def merge_similar_units(
         ):
             vetoed.add((keep, drop))
             continue
-        logger.debug("merging unit %d into %d (%.2f sigma, shift %d)", drop, keep,
-                     differences[first, second], shifts[first, second])
+        logger.debug("merging unit %d into %d (%.2f sigma)", drop, keep, differences[first, second])
         labels[labels == drop] = keep
-        aligned = shifted_template(templates[second], int(shifts[first, second]))
-        total = sizes[first] + sizes[second]
-        templates[first] = (sizes[first] * templates[first] + sizes[second] * aligned) / total
-        sizes[first] = total
+        templates[first] = _unit_template(snippets, labels, keep)
         vetoed = {pair for pair in vetoed if drop not in pair}
-        del units[second], templates[second], sizes[second]
+        del units[second], templates[second]
     return labels

@@ -67,9 +67,6 @@ class ClusterConfig:
     min_cluster_size: int = 15
     max_spikes_to_fit: int = 10000
     merge_max_difference_sigma: float = 1.5  # 0 disables merging
-    merge_max_shift_ms: float = 0.0  # templates are compared at shifts up to this
-    # units up to this many sigmas apart merge when their spikes form one mode (0: off)
-    merge_unimodal_max_sigma: float = 0.0
     refractory_period_ms: float = (
         1.5  # units coinciding within it as independent ones do stay apart
     )
@@ -233,15 +230,8 @@ def validate(config: SortConfig) -> SortConfig:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"config key {key}: must be > 0, got {value}")
-    non_negative = {
-        "features.training_steps": config.features.training_steps,
-        "cluster.merge_max_difference_sigma": config.cluster.merge_max_difference_sigma,
-        "cluster.merge_max_shift_ms": config.cluster.merge_max_shift_ms,
-        "cluster.merge_unimodal_max_sigma": config.cluster.merge_unimodal_max_sigma,
-    }
-    for key, value in non_negative.items():
-        if value < 0:
-            raise ConfigError(f"config key {key}: must be >= 0, got {value}")
+    if config.features.training_steps < 0:
+        raise ConfigError("config key features.training_steps: must be >= 0")
     return config
 
 

@@ -177,8 +177,6 @@ def merge_units(
         snippets,
         noise_levels,
         max_difference=cfg.merge_max_difference_sigma,
-        max_shift=int(round(cfg.merge_max_shift_ms * fs / 1000.0)),
-        max_candidate_difference=cfg.merge_unimodal_max_sigma,
         sample_index=peaks["sample_index"],
         n_samples=n_samples,
         refractory_samples=int(round(cfg.refractory_period_ms * fs / 1000.0)),
