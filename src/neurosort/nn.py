@@ -110,17 +110,18 @@ def _epoch_loss(
 def train_model(
     model: nn.Module,
     train_data: tuple[torch.Tensor, torch.Tensor],
-    val_data: tuple[torch.Tensor, torch.Tensor],
+    val_data: tuple[torch.Tensor, torch.Tensor] | None,
     loss_fn: nn.Module,
     config: TrainConfig,
     train_transform: BatchTransform | None = None,
     val_transform: BatchTransform | None = None,
 ) -> TrainHistory:
-    """Adam with early stopping on validation loss; the best epoch's weights are restored.
+    """AdamW with early stopping on validation loss; the best epoch's weights are restored.
 
     ``train_transform(batch, generator)`` runs on every training batch (augmentation, random
     crops); ``val_transform`` on validation batches, with a generator seeded identically each
-    epoch so the validation loss is comparable across epochs.
+    epoch so the validation loss is comparable across epochs. Without ``val_data`` every epoch
+    runs, the learning rate decays on a cosine to zero and the last weights are kept.
     """
     generator = seed_everything(config.seed)
     device = resolve_device(config.device)
@@ -129,6 +130,9 @@ def train_model(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
+    schedule = None
+    if val_data is None:
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.max_epochs)
     history = TrainHistory()
     best_loss, best_state, stale_epochs = float("inf"), None, 0
     start = time.perf_counter()
@@ -136,11 +140,16 @@ def train_model(
         train_loss = _epoch_loss(
             model, *train_data, loss_fn, config.batch_size, optimizer, generator, train_transform
         )
+        history.train_loss.append(train_loss)
+        if schedule is not None:
+            schedule.step()
+            history.best_epoch = epoch
+            logger.debug("epoch %d train %.4f", epoch, train_loss)
+            continue
         val_generator = torch.Generator().manual_seed(config.seed + 1)
         val_loss = _epoch_loss(
             model, *val_data, loss_fn, config.batch_size, None, val_generator, val_transform
         )
-        history.train_loss.append(train_loss)
         history.val_loss.append(val_loss)
         logger.debug("epoch %d train %.4f val %.4f", epoch, train_loss, val_loss)
         if val_loss < best_loss:
@@ -154,13 +163,12 @@ def train_model(
         model.load_state_dict(best_state)
     model.eval()
     history.seconds = time.perf_counter() - start
-    logger.info(
-        "trained %d epochs in %.1f s, best epoch %d (val loss %.4f)",
-        len(history.val_loss),
-        history.seconds,
-        history.best_epoch,
-        best_loss,
-    )
+    if schedule is not None:
+        logger.info("trained %d epochs in %.1f s (cosine schedule, last weights kept)",
+                    len(history.train_loss), history.seconds)
+    else:
+        logger.info("trained %d epochs in %.1f s, best epoch %d (val loss %.4f)",
+                    len(history.train_loss), history.seconds, history.best_epoch, best_loss)
     return history
 
 

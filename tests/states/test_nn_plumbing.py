@@ -27,6 +27,19 @@ def test_early_stopping_restores_the_best_epoch():
         assert loss(model(inputs), 1 - targets).item() == pytest.approx(history.val_loss[0])
 
 
+def test_without_validation_every_epoch_runs_and_the_last_weights_are_kept():
+    torch.set_num_threads(1)
+    generator = seed_everything(0)
+    inputs = torch.randn(256, 4, generator=generator)
+    targets = (inputs[:, 0] > 0).long()
+    model = torch.nn.Linear(4, 2)
+    config = TrainConfig(max_epochs=6, batch_size=32, learning_rate=0.05)
+    history = train_model(model, (inputs, targets), None, torch.nn.CrossEntropyLoss(), config)
+    assert len(history.train_loss) == 6 and history.val_loss == []
+    assert history.best_epoch == 5
+    assert history.train_loss[-1] < history.train_loss[0]
+
+
 def test_checkpoint_round_trip(tmp_path):
     payload = {"weights": torch.arange(3.0), "names": ["a", "b"], "blob": b"xyz"}
     path = save_checkpoint(tmp_path / "sub" / "model.pt", payload)

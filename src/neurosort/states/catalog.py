@@ -17,9 +17,9 @@ class ModelSpec:
 
 MODELS: dict[str, ModelSpec] = {
     "cnn": ModelSpec(
-        "1D CNN on the waveform joined by a log-spectrum branch",
+        "1D CNN on the waveform joined by a log-spectrum branch; 20 epochs, cosine schedule",
         WindowConfig(),
-        {"network": "cnn", "max_epochs": 40, "patience_epochs": 6},
+        {"network": "cnn", "max_epochs": 20, "validation_fraction": 0.0},
     ),
     "cnn_lstm": ModelSpec(
         "two convolution blocks feeding a bidirectional LSTM",

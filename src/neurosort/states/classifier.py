@@ -42,7 +42,9 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     """A torch network trained with class weighting, early stopping and random crops.
 
     ``fit(X, y, groups)`` infers channels, window length and classes; ``groups`` (recording of
-    each window) keeps the early-stopping validation split free of shared recordings.
+    each window) keeps the early-stopping validation split free of shared recordings. With
+    ``validation_fraction=0`` every epoch trains on all windows, the learning rate decaying on
+    a cosine, and the last weights are kept.
     """
 
     def __init__(
@@ -88,7 +90,9 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         _, self.n_channels_, self.n_samples_ = X.shape
         self._fit_scale(X)
         X = self._scale(X)
-        train, val = validation_split(y_index, groups, self.validation_fraction, self.seed)
+        train, val = np.arange(len(y_index)), None
+        if self.validation_fraction > 0:
+            train, val = validation_split(y_index, groups, self.validation_fraction, self.seed)
         seed_everything(self.seed)
         self.network_ = build_network(
             self.network, self.n_channels_, len(self.classes_), self.network_options
@@ -105,8 +109,9 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             patience_epochs=self.patience_epochs, seed=self.seed, device=self.device,
         )
         crop = self._random_crop if 0 < self.crop_samples < self.n_samples_ else None
+        validation = None if val is None else (inputs[val], targets[val])
         self.history_ = train_model(
-            self.network_, (inputs[train], targets[train]), (inputs[val], targets[val]),
+            self.network_, (inputs[train], targets[train]), validation,
             loss, config, train_transform=crop, val_transform=crop,
         )
         self.network_.cpu().eval()

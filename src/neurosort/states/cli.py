@@ -83,6 +83,9 @@ def _model_arguments(parser: argparse.ArgumentParser, model_required: bool) -> N
     parser.add_argument("--scaling", choices=("recording", "recording_level", "global"))
     parser.add_argument("--max-epochs", type=int)
     parser.add_argument("--patience", type=int)
+    parser.add_argument("--validation-fraction", type=float,
+                        help="recordings held out for early stopping; 0: a fixed cosine "
+                        "learning-rate schedule over all training recordings")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--seed", type=int, default=0)
@@ -120,6 +123,7 @@ def _resolved(args, task: str):
     )
     overrides = {
         "max_epochs": args.max_epochs, "patience_epochs": args.patience,
+        "validation_fraction": args.validation_fraction,
         "batch_size": args.batch_size, "learning_rate": args.learning_rate,
         "device": args.device,
     }

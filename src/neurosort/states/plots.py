@@ -13,7 +13,8 @@ def learning_curves_figure(histories: list[dict], title: str = ""):
     axes = figure.subplots()
     for fold, history in enumerate(histories):
         line = axes.plot(history["train_loss"], label=f"fold {fold} train")[0]
-        axes.plot(history["val_loss"], "--", color=line.get_color(), label=f"fold {fold} val")
+        if history["val_loss"]:
+            axes.plot(history["val_loss"], "--", color=line.get_color(), label=f"fold {fold} val")
         axes.axvline(history["best_epoch"], color=line.get_color(), alpha=0.3)
     axes.set(xlabel="epoch", ylabel="cross-entropy", title=title or "learning curves")
     axes.legend(fontsize=6, ncol=2)
