@@ -22,9 +22,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from neurosort.config import SortConfig, replace
+from neurosort.detection import detect_recording
 from neurosort.evaluate import detection_scores, evaluate, match_spike_times, unit_snrs
 from neurosort.io import load_ground_truth, load_recording
-from neurosort.pipeline import detect_recording, sort_recording
+from neurosort.pipeline import sort_recording
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 QUIROGA = {

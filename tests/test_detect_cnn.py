@@ -25,9 +25,10 @@ from neurosort.detect_cnn_train import (
     injected_recording,
     labelled_windows,
 )
+from neurosort.detection import detect_recording
 from neurosort.errors import InputError
 from neurosort.evaluate import detection_scores
-from neurosort.pipeline import detect_recording, sort_recording
+from neurosort.pipeline import sort_recording
 from neurosort.types import Recording
 
 CARD = DEFAULT_WEIGHTS.with_suffix(".json")

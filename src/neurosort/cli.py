@@ -66,8 +66,8 @@ def cmd_sort(args: argparse.Namespace) -> int:
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
+    from neurosort.detection import detect_recording
     from neurosort.output import write_peaks
-    from neurosort.pipeline import detect_recording
 
     config = _config(args)
     recording = _load_recording(args)

@@ -361,8 +361,8 @@ def precision_recall_curve(
     ``cnn`` sweeps ``detect.cnn_probability``; ``threshold`` sweeps ``detect.threshold_mad``.
     """
     from neurosort.config import replace
+    from neurosort.detection import detect_recording
     from neurosort.evaluate import detection_scores
-    from neurosort.pipeline import detect_recording
 
     if config.detect.method == "cnn":
         knob, values = "cnn_probability", PR_PROBABILITIES

@@ -10,12 +10,10 @@ from threadpoolctl import threadpool_limits
 from neurosort import cluster as clustering
 from neurosort import output
 from neurosort.config import SortConfig, validate
-from neurosort.detect import channel_neighbours
+from neurosort.detection import detected_chunks
 from neurosort.errors import InputError, NeurosortError
 from neurosort.features import encoder_options, make_features
 from neurosort.log import StageTimer, get_logger, progress
-from neurosort.preprocess import Preprocessor
-from neurosort.registry import get
 from neurosort.types import PEAK_DTYPE, SPIKE_DTYPE, Recording, SortResult
 from neurosort.waveforms import (
     align_to_subsample_peak,
@@ -42,41 +40,12 @@ def detect_and_extract(
             f"{recording.name}: {recording.n_samples} samples, not longer than the waveform "
             f"window of {before + after + 1} samples (waveforms.before_ms + after_ms)"
         )
-    with timer.step("preprocess_fit"):
-        preprocessor = Preprocessor(config.preprocess, seed=config.seed).fit(recording)
-    detector = get("detect", config.detect.method)
-    neighbours = channel_neighbours(
-        recording.channel_locations_um, config.detect.exclusion_radius_um
-    )
-    dead_time = max(1, int(round(config.detect.dead_time_ms * fs / 1000.0)))
-    detector_options = {}
-    if config.detect.method == "cnn":
-        detector_options = {
-            "probability": config.detect.cnn_probability,
-            "sampling_frequency_hz": fs,
-        }
     neighbourhoods = channel_neighbourhoods(
         recording.channel_locations_um, config.waveforms.neighbourhood_radius_um
     )
-    margin = max(before, after) + dead_time
+    preprocessor, chunks = detected_chunks(recording, config, timer, (before, after))
     all_peaks, all_snippets = [], []
-    spans = preprocessor.chunks(recording, extra_margin_samples=margin)
-    n_chunks = -(-recording.n_samples // int(config.preprocess.chunk_duration_s * fs))
-    for span, traces in progress(spans, total=n_chunks, desc="detect"):
-        with timer.step("detect"):
-            peaks = detector(
-                traces,
-                preprocessor.noise_levels_,
-                threshold=config.detect.threshold_mad,
-                polarity=config.detect.polarity,
-                dead_time_samples=dead_time,
-                neighbours=neighbours,
-                **detector_options,
-            )
-            local = peaks["sample_index"]
-            core = (local >= span.left) & (local < span.left + span.end - span.start)
-            core &= (local >= before) & (local < len(traces) - after)
-            peaks = peaks[core]
+    for span, traces, peaks in chunks:
         with timer.step("waveforms"):
             channels = neighbourhoods[peaks["channel_index"]]
             snippets = extract_snippets(traces, peaks["sample_index"], before, after, channels)
@@ -91,13 +60,6 @@ def detect_and_extract(
         else np.zeros((0, n_samples, neighbourhoods.shape[1]), np.float32)
     )
     return peaks, snippets, preprocessor.noise_levels_, neighbourhoods
-
-
-def detect_recording(recording: Recording, config: SortConfig | None = None) -> np.ndarray:
-    """Preprocess and detect only: the peaks (PEAK_DTYPE) of the whole recording."""
-    config = validate(config or SortConfig())
-    peaks, *_ = detect_and_extract(recording, config, StageTimer())
-    return peaks
 
 
 def cluster_snippets(

@@ -18,16 +18,19 @@ class UnknownMethodError(NeurosortError, KeyError):
 
 _METHODS: dict[str, dict[str, Any]] = {}
 
-# Modules whose import registers methods; loaded lazily on first lookup so that heavy
-# optional dependencies (torch) are imported only when a method that needs them is used.
-_PROVIDERS = (
-    "neurosort.detect",
-    "neurosort.detect_cnn",
-    "neurosort.features",
-    "neurosort.encoders",
-    "neurosort.cluster",
-)
-_loaded = False
+# Modules whose import registers each kind's methods; loaded lazily on the first lookup of
+# that kind, so that heavy optional dependencies (torch, scikit-learn) are imported only when a
+# method that needs them is used.
+_PROVIDERS = {
+    "detect": ("neurosort.detect", "neurosort.detect_cnn"),
+    "features": (
+        "neurosort.features",
+        "neurosort.encoders.autoencoder",
+        "neurosort.encoders.contrastive",
+    ),
+    "cluster": ("neurosort.cluster",),
+}
+_loaded: set[str] = set()
 
 
 def register(kind: str, name: str) -> Callable[[Any], Any]:
@@ -43,12 +46,11 @@ def register(kind: str, name: str) -> Callable[[Any], Any]:
     return decorator
 
 
-def _load_providers() -> None:
-    global _loaded
-    if _loaded:
+def _load_providers(kind: str) -> None:
+    if kind in _loaded:
         return
-    _loaded = True
-    for module in _PROVIDERS:
+    _loaded.add(kind)
+    for module in _PROVIDERS.get(kind, ()):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as error:
@@ -58,7 +60,7 @@ def _load_providers() -> None:
 
 def get(kind: str, name: str) -> Any:
     """The method registered as ``kind``/``name``; a KeyError names the choices."""
-    _load_providers()
+    _load_providers(kind)
     table = _METHODS.get(kind, {})
     if name not in table:
         choices = ", ".join(sorted(table)) or "none"
@@ -68,5 +70,5 @@ def get(kind: str, name: str) -> Any:
 
 def available(kind: str) -> list[str]:
     """Names registered for ``kind``, sorted."""
-    _load_providers()
+    _load_providers(kind)
     return sorted(_METHODS.get(kind, {}))

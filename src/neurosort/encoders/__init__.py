@@ -1,9 +1,5 @@
 """Learned spike encoders registered as feature methods (see contrastive.py, autoencoder.py).
 
-Importing this package registers the methods without importing torch.
+The registry imports those modules on the first lookup of a feature method; torch is imported
+only when an encoder is fitted or loaded.
 """
-
-from neurosort.encoders import (
-    autoencoder,  # noqa: F401
-    contrastive,  # noqa: F401
-)
