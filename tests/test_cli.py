@@ -41,6 +41,23 @@ def test_detect_writes_peaks_and_scores(small_recording, tmp_path, capsys):
     assert json.loads(stdout.splitlines()[-1])["recall"] > 0.8
     with np.load(out / "peaks.npz") as peaks:
         assert peaks["sample_index"].dtype == np.int64 and len(peaks["sample_index"]) > 10
+        n_peaks = len(peaks["sample_index"])
+    run = json.loads((out / "run.json").read_text())
+    assert run["n_peaks"] == n_peaks
+    assert {"filter", "detect"} <= set(run["stage_timings_s"])
+
+
+def test_detect_does_not_import_the_sorting_stages(small_recording, tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from neurosort.cli import main; "
+        f"main(['--no-progress', 'detect', {str(small_recording)!r}, '--out', {str(tmp_path)!r}]); "
+        "print('sklearn' in sys.modules, 'torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split()[-2:] == ["False", "False"], result.stderr
 
 
 def test_config_dump_and_validate(tmp_path, capsys):

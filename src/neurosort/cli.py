@@ -67,12 +67,14 @@ def cmd_sort(args: argparse.Namespace) -> int:
 
 def cmd_detect(args: argparse.Namespace) -> int:
     from neurosort.detection import detect_recording
+    from neurosort.log import StageTimer
     from neurosort.output import write_peaks
 
     config = _config(args)
     recording = _load_recording(args)
-    peaks = detect_recording(recording, config)
-    write_peaks(args.out, peaks, recording.sampling_frequency_hz, config)
+    timer = StageTimer()
+    peaks = detect_recording(recording, config, timer)
+    write_peaks(args.out, peaks, recording.sampling_frequency_hz, config, timer.seconds)
     print(f"{len(peaks)} peaks -> {Path(args.out) / 'peaks.npz'}")
     if args.ground_truth:
         from neurosort.evaluate import detection_scores

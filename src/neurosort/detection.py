@@ -64,10 +64,12 @@ def detected_chunks(
     return preprocessor, chunks()
 
 
-def detect_recording(recording: Recording, config: SortConfig | None = None) -> np.ndarray:
+def detect_recording(
+    recording: Recording, config: SortConfig | None = None, timer: StageTimer | None = None
+) -> np.ndarray:
     """Preprocess and detect only: the peaks (PEAK_DTYPE) of the whole recording."""
     config = validate(config or SortConfig())
-    _, chunks = detected_chunks(recording, config, StageTimer())
+    _, chunks = detected_chunks(recording, config, timer or StageTimer())
     all_peaks = []
     for span, _, peaks in chunks:
         peaks["sample_index"] += span.read_start

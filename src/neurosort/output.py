@@ -53,9 +53,14 @@ def write_spikes(path: Path, result: SortResult) -> None:
 
 
 def write_peaks(
-    out_dir: str | Path, peaks: np.ndarray, sampling_frequency_hz: float, config: SortConfig
+    out_dir: str | Path,
+    peaks: np.ndarray,
+    sampling_frequency_hz: float,
+    config: SortConfig,
+    timings_s: dict[str, float] | None = None,
 ) -> None:
-    """The folder of ``neurosort detect``: peaks.npz (sample_index, channel_index, amplitude)."""
+    """The folder of ``neurosort detect``: peaks.npz (sample_index, channel_index, amplitude),
+    config.toml and run.json (versions, stage timings, peak memory)."""
     with staged_folder(out_dir) as staging:
         np.savez(
             staging / "peaks.npz",
@@ -65,6 +70,8 @@ def write_peaks(
             sampling_frequency=np.float64(sampling_frequency_hz),
         )
         (staging / "config.toml").write_text(to_toml(config))
+        info = run_info(config, "succeeded", timings_s or {}, n_peaks=len(peaks))
+        (staging / "run.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
 def run_info(config: SortConfig, status: str, timings_s: dict[str, float], **extra: Any) -> dict:
