@@ -43,9 +43,7 @@ def detected_chunks(
         before, after = margins_samples
         spans = preprocessor.chunks(recording, extra_margin_samples=max(before, after) + dead_time)
         n_chunks = -(-recording.n_samples // int(config.preprocess.chunk_duration_s * fs))
-        for _ in progress(range(n_chunks), total=n_chunks, desc="detect"):
-            with timer.step("filter"):
-                span, traces = next(spans)
+        for span, traces in progress(timer.each("filter", spans), total=n_chunks, desc="detect"):
             with timer.step("detect"):
                 peaks = detector(
                     traces,

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
+_END = object()
 
 _progress_enabled = sys.stderr.isatty()
 
@@ -61,3 +62,13 @@ class StageTimer:
             elapsed = time.perf_counter() - start
             self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
             self._logger.debug("%s took %.3f s", name, elapsed)
+
+    def each(self, name: str, items: Iterable[T]) -> Iterator[T]:
+        """Yield from ``items``, counting the time spent producing each one as stage ``name``."""
+        iterator = iter(items)
+        while True:
+            with self.step(name):
+                item = next(iterator, _END)
+            if item is _END:
+                return
+            yield item
