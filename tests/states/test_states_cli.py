@@ -43,6 +43,20 @@ def test_cv_writes_the_documented_json(synthetic_folder, tmp_path, capsys):
     assert "split recording" in capsys.readouterr().out
 
 
+def test_training_options_reach_the_model_card(synthetic_folder, tmp_path):
+    from neurosort.states.modelfile import load_model
+
+    path = tmp_path / "unweighted.pt"
+    assert run_cli("train", "--data", str(synthetic_folder), "--task", "rhythm", "--model", "cnn",
+                   "--out", str(path), *TRAIN_OPTIONS, "--max-epochs", "2",
+                   "--class-weighting", "none", "--validation-fraction", "0.25") == 0
+    card = load_model(path).card
+    assert card["parameters"]["class_weighting"] is False
+    assert card["parameters"]["validation_fraction"] == 0.25
+    assert card["early_stopping"].startswith("validation loss on 25%")
+    assert len(card["history"]["val_loss"]) == len(card["history"]["train_loss"]) <= 2
+
+
 def test_evaluate_a_saved_model(model_file, synthetic_folder, tmp_path):
     summary = tmp_path / "eval.json"
     assert run_cli("evaluate", str(model_file), "--data", str(synthetic_folder),

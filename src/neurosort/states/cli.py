@@ -83,6 +83,8 @@ def _model_arguments(parser: argparse.ArgumentParser, model_required: bool) -> N
     parser.add_argument("--scaling", choices=("recording", "recording_level", "global"))
     parser.add_argument("--max-epochs", type=int)
     parser.add_argument("--patience", type=int)
+    parser.add_argument("--class-weighting", choices=("balanced", "none"),
+                        help="loss weights per class (default: balanced)")
     parser.add_argument("--validation-fraction", type=float,
                         help="recordings held out for early stopping; 0: a fixed cosine "
                         "learning-rate schedule over all training recordings")
@@ -124,6 +126,8 @@ def _resolved(args, task: str):
     overrides = {
         "max_epochs": args.max_epochs, "patience_epochs": args.patience,
         "validation_fraction": args.validation_fraction,
+        "class_weighting": (None if args.class_weighting is None
+                            else args.class_weighting == "balanced"),
         "batch_size": args.batch_size, "learning_rate": args.learning_rate,
         "device": args.device,
     }
@@ -183,7 +187,11 @@ def run_train(args) -> int:
         "parameters": {k: v for k, v in classifier.get_params().items() if k != "device"},
     }
     if hasattr(classifier, "history_"):
-        card["early_stopping"] = "validation loss on a held-out fifth of the recordings"
+        fraction = classifier.validation_fraction
+        card["early_stopping"] = (
+            f"validation loss on {fraction:.0%} of the recordings, held out" if fraction > 0
+            else "none: every epoch, cosine learning-rate decay, last weights kept"
+        )
         card["history"] = classifier.history_.to_dict()
     trained = TrainedModel(classifier, model, recordings.task, recordings.class_names, window,
                            recordings.sampling_frequency_hz, card)
