@@ -11,12 +11,14 @@ from neurosort.nn import (
 )
 
 
-def test_early_stopping_restores_the_best_epoch():
+def linear_problem():
     torch.set_num_threads(1)
-    generator = seed_everything(0)
-    inputs = torch.randn(256, 4, generator=generator)
-    targets = (inputs[:, 0] > 0).long()
-    model = torch.nn.Linear(4, 2)
+    inputs = torch.randn(256, 4, generator=seed_everything(0))
+    return inputs, (inputs[:, 0] > 0).long(), torch.nn.Linear(4, 2)
+
+
+def test_early_stopping_restores_the_best_epoch():
+    inputs, targets, model = linear_problem()
     loss = torch.nn.CrossEntropyLoss()
     # Validation labels are flipped, so every epoch that fits the training data worsens them.
     config = TrainConfig(max_epochs=50, batch_size=32, learning_rate=0.05, patience_epochs=3)
@@ -27,12 +29,8 @@ def test_early_stopping_restores_the_best_epoch():
         assert loss(model(inputs), 1 - targets).item() == pytest.approx(history.val_loss[0])
 
 
-def test_without_validation_every_epoch_runs_and_the_last_weights_are_kept():
-    torch.set_num_threads(1)
-    generator = seed_everything(0)
-    inputs = torch.randn(256, 4, generator=generator)
-    targets = (inputs[:, 0] > 0).long()
-    model = torch.nn.Linear(4, 2)
+def test_without_validation_every_epoch_runs():
+    inputs, targets, model = linear_problem()
     config = TrainConfig(max_epochs=6, batch_size=32, learning_rate=0.05)
     history = train_model(model, (inputs, targets), None, torch.nn.CrossEntropyLoss(), config)
     assert len(history.train_loss) == 6 and history.val_loss == []
