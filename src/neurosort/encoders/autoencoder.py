@@ -29,6 +29,11 @@ MAX_SPIKES_FOR_PSEUDO_LABELS = 10000
 
 
 class AutoencoderFeatures(TransformerMixin, BaseEstimator):
+    def _fit_inputs(self, snippets: np.ndarray) -> np.ndarray:
+        """Network inputs of the snippets being fitted; their noise level becomes ``sigma_``."""
+        self.sigma_ = noise_sigma(snippets)
+        return to_inputs(snippets, self.sigma_)
+
     def _embed(self, snippets: np.ndarray) -> np.ndarray:
         from neurosort.encoders.base import embed
 
@@ -68,8 +73,7 @@ class AEEnsembleFeatures(AutoencoderFeatures):
     def fit(self, snippets: np.ndarray, y: np.ndarray | None = None) -> AEEnsembleFeatures:
         from neurosort.encoders import autoencoder_fit
 
-        self.sigma_ = noise_sigma(snippets)
-        inputs = to_inputs(snippets, self.sigma_)
+        inputs = self._fit_inputs(snippets)
         self.encoder_, self.device_, self.member_, self.bics_, self.history_ = (
             autoencoder_fit.fit_ensemble(self, inputs)
         )
@@ -110,8 +114,7 @@ class AESemiSupervisedFeatures(AutoencoderFeatures):
     def fit(self, snippets: np.ndarray, y: np.ndarray | None = None) -> AESemiSupervisedFeatures:
         from neurosort.encoders import autoencoder_fit
 
-        self.sigma_ = noise_sigma(snippets)
-        inputs = to_inputs(snippets, self.sigma_)
+        inputs = self._fit_inputs(snippets)
         given = None if y is None else np.asarray(y, dtype=np.int64)
         if given is not None and len(given) != len(inputs):
             raise ValueError(f"got {len(given)} labels for {len(inputs)} snippets")
@@ -175,8 +178,7 @@ class AEAtomFeatures(AutoencoderFeatures):
     def fit(self, snippets: np.ndarray, y: np.ndarray | None = None) -> AEAtomFeatures:
         from neurosort.encoders import autoencoder_fit
 
-        self.sigma_ = noise_sigma(snippets)
-        inputs = to_inputs(snippets, self.sigma_)
+        inputs = self._fit_inputs(snippets)
         self.encoder_, self.device_, self.member_, self.bics_, self.history_ = (
             autoencoder_fit.fit_atom(self, inputs)
         )
