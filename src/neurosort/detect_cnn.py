@@ -76,11 +76,20 @@ def wavelet_coefficients(windows: np.ndarray, spec: WindowSpec) -> list[np.ndarr
     return coefficients[: len(coefficients) - spec.skip_finest_levels]
 
 
-def model_inputs(windows: np.ndarray, spec: WindowSpec) -> np.ndarray:
-    """(n, input_size) float32: the raw window followed by its kept wavelet coefficients."""
-    windows = np.asarray(windows, dtype=np.float32).reshape(-1, spec.n_samples)
-    parts = [windows, *wavelet_coefficients(windows, spec)]
+@functools.cache
+def _input_matrix(spec: WindowSpec) -> np.ndarray:
+    """(n_samples, input_size): the identity beside the (linear) kept DWT of each window."""
+    identity = np.eye(spec.n_samples)
+    parts = [identity, *wavelet_coefficients(identity, spec)]
     return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def model_inputs(windows: np.ndarray, spec: WindowSpec) -> np.ndarray:
+    """(n, input_size) float32: asinh(x / 2) of the raw window followed by its kept wavelet
+    coefficients; asinh is linear for noise-sized values, logarithmic for large spikes and
+    artefacts."""
+    windows = np.asarray(windows, dtype=np.float32).reshape(-1, spec.n_samples)
+    return np.arcsinh((windows @ _input_matrix(spec)) / 2, dtype=np.float32)
 
 
 def resampling_ratio(sampling_frequency_hz: float, spec: WindowSpec) -> tuple[int, int]:
@@ -145,9 +154,9 @@ def _network_class() -> type:
             pool = 2 if length >= 16 else 1
             self.layers = nn.Sequential(
                 nn.Conv1d(1, channels, 3, padding=1),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
                 nn.Conv1d(channels, channels, 3, padding=1),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
                 nn.MaxPool1d(pool),
                 nn.Flatten(),
             )
@@ -163,13 +172,13 @@ def _network_class() -> type:
             super().__init__()
             self.layers = nn.Sequential(
                 nn.Conv1d(1, channels, 5, padding=2),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
                 nn.MaxPool1d(2),
                 nn.Conv1d(channels, channels, 5, padding=2),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
                 nn.MaxPool1d(2),
                 nn.Conv1d(channels, channels, 3, padding=1),
-                nn.ReLU(),
+                nn.ReLU(inplace=True),
                 nn.Flatten(),
             )
             self.n_outputs = channels * (length // 4)
@@ -178,7 +187,7 @@ def _network_class() -> type:
             return self.layers(x)
 
     class SpikeNet(nn.Module):
-        """Logit of 'spike' for inputs laid out as [raw window | A_L | D_L | ... ]."""
+        """Logit of 'spike' for ``model_inputs`` rows: [raw window | A_L | D_L | ... ]."""
 
         def __init__(self, lengths: list[int], channels: int = 8, hidden: int = 32) -> None:
             super().__init__()
@@ -193,8 +202,7 @@ def _network_class() -> type:
             )
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            # asinh: linear for noise-sized values, logarithmic for large spikes and artefacts.
-            parts = torch.split(torch.asinh(x.unsqueeze(1) / 2), self.lengths, dim=2)
+            parts = torch.split(x.unsqueeze(1), self.lengths, dim=2)
             features = [branch(part) for branch, part in zip(self.branches, parts, strict=True)]
             return self.head(torch.cat(features, dim=1)).squeeze(1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,10 +19,13 @@ logger = get_logger(__name__)
 MAD_TO_SIGMA = 1.0 / 0.6745
 
 
+@functools.lru_cache(maxsize=32)
 def bandpass_sos(
     sampling_frequency_hz: float, low_hz: float, high_hz: float, order: int = 3
 ) -> np.ndarray:
-    """Butterworth band-pass (or high-pass when ``high_hz`` reaches Nyquist) as SOS."""
+    """Butterworth band-pass (or high-pass when ``high_hz`` reaches Nyquist) as SOS.
+
+    Cached: chunked filtering designs the same filter once, not once per chunk."""
     nyquist = sampling_frequency_hz / 2.0
     if high_hz >= nyquist * 0.95:
         logger.info(
