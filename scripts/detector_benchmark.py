@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from neurosort.evaluate import detection_scores, evaluate, match_spike_times, un
 from neurosort.io import load_ground_truth, load_recording
 from neurosort.pipeline import sort_recording
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("NEUROSORT_DATA", REPO.parent / "shared" / "data"))
 QUIROGA = {
     "C_Easy1_noise01_short": (DATA / "quiroga2004_easy1_short" / "C_Easy1_noise01_short.mat", None),
     "C_Easy1_noise015_5sec": (

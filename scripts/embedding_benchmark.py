@@ -8,10 +8,12 @@ A feature method NAME@TRAINING (e.g. ``s4@pretrained``) sets ``features.training
 Each recording (MEArec test, both Quiroga excerpts) is detected and cut ONCE with the default
 config (``--detector cnn`` for the learned detector); every feature method is then fitted on at
 most ``cluster.max_spikes_to_fit`` seeded spikes and transforms all, and every clusterer runs
-subsample -> assign -> merge -> relabel as ``pipeline.cluster_snippets`` does. ``gmm_truek`` is
-the GMM with k = number of ground-truth units and no merge (merging would change k). Martinez
-snippet sets have no traces: their given snippets are clustered (no merge, which needs spike
-times) and scored by ARI/NMI/cluster accuracy only. One row per recording x feature x clusterer
+subsample -> assign -> merge -> relabel -> overlap-aware reassignment as the pipeline does
+(``--set cluster.reassign_min_gain_sigma2=0``: no reassignment, as rows measured before it
+existed). ``gmm_truek`` is the GMM with k = number of ground-truth units and no merge (merging
+would change k). Martinez snippet sets have no traces: their given snippets are clustered (no
+merge or reassignment, which need spike times and noise levels) and scored by ARI/NMI/cluster
+accuracy only. One row per recording x feature x clusterer
 goes to OUT/rows.csv as soon as it is scored (per-unit SNR and accuracy to OUT/units.csv).
 """
 
@@ -38,7 +40,7 @@ from neurosort.evaluate import evaluate, label_scores, unit_snrs
 from neurosort.features import encoder_options, make_features
 from neurosort.io import load_ground_truth, load_martinez_snippets, load_recording
 from neurosort.log import StageTimer, configure, get_logger
-from neurosort.pipeline import cluster_features, detect_and_extract, merge_units
+from neurosort.pipeline import cluster_features, detect_and_extract, merge_units, reassign
 from neurosort.types import PEAK_DTYPE, SPIKE_DTYPE, GroundTruth
 from neurosort.waveforms import normalise_amplitude
 
@@ -154,18 +156,20 @@ def embed(method: str, shapes: np.ndarray, fs: float, config: SortConfig):
 
 
 def cluster(name: str, features: np.ndarray, sets: Detections, n_true: int, config: SortConfig):
-    """Cluster, assign, merge (not for true k or without spike times) and relabel."""
+    """Cluster, assign, merge (not for true k), relabel and reassign (not without spike times)."""
     if name == "gmm_truek":
         settings = replace(config.cluster, method="gmm_bic", n_units=n_true)
     else:
         settings = replace(config.cluster, method=name)
     config = replace(config, cluster=settings)
     labels = cluster_features(features, config)
-    if name != "gmm_truek" and sets.peaks is not None:
+    if sets.peaks is None:
+        return clustering.relabel_consecutive(labels, settings.min_cluster_size)
+    if name != "gmm_truek":
         labels = merge_units(
             labels, sets.snippets, sets.noise, sets.peaks, sets.n_samples, sets.fs, config
         )
-    return clustering.relabel_consecutive(labels, settings.min_cluster_size)
+    return reassign(labels, sets.snippets, sets.noise, config, StageTimer())
 
 
 def score(labels, peaks, truth) -> tuple[dict, list[dict]]:

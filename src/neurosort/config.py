@@ -71,6 +71,9 @@ class ClusterConfig:
         1.5  # units coinciding within it as independent ones do stay apart
     )
     assign_noise: bool = True
+    # Spikes refitted with the unit templates, allowing one overlapping spike: one moves when
+    # its best fit beats its unit's template by this many noise variances per value; 0 disables.
+    reassign_min_gain_sigma2: float = 2.0
 
 
 @dataclass(frozen=True)

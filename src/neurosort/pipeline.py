@@ -14,6 +14,7 @@ from neurosort.detection import detected_chunks
 from neurosort.errors import InputError, NeurosortError
 from neurosort.features import encoder_options, make_features
 from neurosort.log import StageTimer, get_logger, progress
+from neurosort.overlaps import reassign_overlapping_spikes
 from neurosort.types import PEAK_DTYPE, SPIKE_DTYPE, Recording, SortResult
 from neurosort.waveforms import (
     align_to_subsample_peak,
@@ -158,27 +159,46 @@ def cluster_by_neighbourhood(
     """Cluster all spikes together when every snippet spans the same channels, else the
     spikes of each peak channel separately on that channel's neighbourhood.
 
-    Returns consecutive unit labels (-1 = unassigned) and, for a single group, the features.
+    Each group's spikes are then refitted with its unit templates (``reassign``). Returns
+    consecutive unit labels (-1 = unassigned) and, for a single group, the features.
     """
     if neighbourhoods.shape[1] == recording.n_channels:
         labels, features = cluster_snippets(snippets, peaks, noise_levels, recording, config, timer)
-        return clustering.relabel_consecutive(labels, config.cluster.min_cluster_size), features
+        return reassign(labels, snippets, noise_levels, config, timer), features
     labels = np.full(len(peaks), -1, dtype=np.int64)
     for channel in progress(np.unique(peaks["channel_index"]), desc="cluster"):
         members = np.flatnonzero(peaks["channel_index"] == channel)
         if len(members) < config.cluster.min_cluster_size:
             continue
+        group_noise = noise_levels[neighbourhoods[channel]]
         group_labels, _ = cluster_snippets(
-            snippets[members],
-            peaks[members],
-            noise_levels[neighbourhoods[channel]],
-            recording,
-            config,
-            timer,
+            snippets[members], peaks[members], group_noise, recording, config, timer
         )
+        group_labels = reassign(group_labels, snippets[members], group_noise, config, timer)
         assigned = group_labels >= 0
         labels[members[assigned]] = group_labels[assigned] + labels.max() + 1
     return clustering.relabel_consecutive(labels, config.cluster.min_cluster_size), None
+
+
+def reassign(
+    labels: np.ndarray,
+    snippets: np.ndarray,
+    noise_levels: np.ndarray,
+    config: SortConfig,
+    timer: StageTimer,
+) -> np.ndarray:
+    """Units of at least ``min_cluster_size`` spikes, numbered by size, after refitting every
+    spike with the unit templates (overlaps allowed)."""
+    min_size = config.cluster.min_cluster_size
+    labels = clustering.relabel_consecutive(labels, min_size)
+    with timer.step("reassign"):
+        labels = reassign_overlapping_spikes(
+            labels,
+            snippets,
+            noise_levels,
+            min_gain_sigma2=config.cluster.reassign_min_gain_sigma2,
+        )
+    return clustering.relabel_consecutive(labels, min_size)
 
 
 def sort_recording(recording: Recording, config: SortConfig | None = None) -> SortResult:
