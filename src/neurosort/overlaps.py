@@ -79,8 +79,10 @@ def reassign_overlapping_spikes(
         batch = slice(start, start + BATCH_SPIKES)
         x, old = scaled[batch].reshape(-1, flat_templates.shape[1]), labels[batch]
         assigned = np.flatnonzero(old >= 0)
-        unit, residual = best_fits(x[assigned], flat_templates, shifted, n_candidates)
         own = ((x[assigned] - flat_templates[old[assigned]]) ** 2).sum(axis=1)
+        # Residuals are >= 0, so only spikes whose own fit is worse than the margin can move.
+        assigned, own = assigned[own > margin], own[own > margin]
+        unit, residual = best_fits(x[assigned], flat_templates, shifted, n_candidates)
         move = residual < own - margin
         new[start + assigned[move]] = unit[move]
     return new
