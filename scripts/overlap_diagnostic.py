@@ -4,6 +4,7 @@ ground-truth spike within 1.5 ms (an overlap). Training recordings by default.
 
     .venv/bin/python scripts/overlap_diagnostic.py                    # mearec/train monotrodes
     .venv/bin/python scripts/overlap_diagnostic.py --glob "mearec/train/mono_train_04*.npz"
+    .venv/bin/python scripts/overlap_diagnostic.py --set cluster.reassign_min_gain_sigma2=0
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neurosort.config import SortConfig, with_overrides
 from neurosort.evaluate import match_spike_times
 from neurosort.io import load_ground_truth, load_recording
 from neurosort.pipeline import sort_recording
@@ -35,10 +37,10 @@ def nearest_other_spike_samples(times: np.ndarray, all_times: np.ndarray) -> np.
     return np.minimum(before, after)
 
 
-def unit_rows(path: Path, min_snr: float) -> list[dict]:
+def unit_rows(path: Path, min_snr: float, config: SortConfig) -> list[dict]:
     recording, truth = load_recording(path), load_ground_truth(path)
     fs = recording.sampling_frequency_hz
-    spikes = sort_recording(recording).spikes
+    spikes = sort_recording(recording, config).spikes
     spikes = spikes[np.argsort(spikes["sample_index"], kind="stable")]
     all_truth = np.sort(truth.sample_index)
     rows = []
@@ -68,9 +70,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--glob", default="mearec/train/mono_*.npz", help="under the data folder")
     parser.add_argument("--min-snr", type=float, default=8.0)
+    parser.add_argument("--set", action="append", default=[], help="config override key=value")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    rows = [row for path in sorted(DATA.glob(args.glob)) for row in unit_rows(path, args.min_snr)]
+    config = with_overrides(SortConfig(), args.set)
+    paths = sorted(DATA.glob(args.glob))
+    rows = [row for path in paths for row in unit_rows(path, args.min_snr, config)]
     print("| recording | unit | SNR | spikes | overlapping | undetected | in other units "
           "| of those overlapping |")
     print("|---|---|---|---|---|---|---|---|")
