@@ -32,7 +32,8 @@ def test_cv_writes_the_documented_json(synthetic_folder, tmp_path, capsys):
     summary = tmp_path / "cv.json"
     assert run_cli("cv", "--data", str(synthetic_folder), "--task", "rhythm",
                    "--model", "cnn", "--folds", "3", "--json", str(summary),
-                   "--out", str(tmp_path / "figures"), *TRAIN_OPTIONS, "--max-epochs", "2") == 0
+                   "--out", str(tmp_path / "figures"), *TRAIN_OPTIONS, "--max-epochs", "2",
+                   "--aggregation", "log_mean") == 0
     result = json.loads(summary.read_text())
     tested = [r for fold in result["folds"] for r in fold["test_recordings"]]
     assert len(result["folds"]) == 3 and len(tested) == len(set(tested)) == 24
@@ -40,6 +41,8 @@ def test_cv_writes_the_documented_json(synthetic_folder, tmp_path, capsys):
     assert result["mean"]["recording"]["accuracy"] == pytest.approx(np.mean(fold_accuracy))
     assert (tmp_path / "figures" / "learning_curves.png").stat().st_size > 0
     assert (tmp_path / "figures" / "confusion_window.png").stat().st_size > 0
+    details = json.loads((tmp_path / "figures" / "details.json").read_text())
+    assert details["recording_aggregation"] == "log_mean"
     assert "split recording" in capsys.readouterr().out
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from neurosort.errors import InputError
 from neurosort.states.data import load_folder
 from neurosort.states.evaluate import (
     classification_metrics,
@@ -76,3 +77,14 @@ def test_recording_probabilities_average_windows():
     recordings, mean = recording_probabilities(probabilities, np.array([4, 4, 7, 7]))
     assert recordings.tolist() == [4, 7]
     assert np.allclose(mean, [[0.6, 0.4], [0.4, 0.6]])
+
+
+def test_log_mean_lets_one_confident_window_outweigh_several_lukewarm_ones():
+    probabilities = np.array([[0.3, 0.7], [0.3, 0.7], [0.3, 0.7], [0.999, 0.001]])
+    owners = np.zeros(4, dtype=int)
+    _, mean = recording_probabilities(probabilities, owners)
+    _, log_mean = recording_probabilities(probabilities, owners, "log_mean")
+    assert mean.argmax() == 1 and log_mean.argmax() == 0
+    assert log_mean.sum() == pytest.approx(1.0)
+    with pytest.raises(InputError):
+        recording_probabilities(probabilities, owners, "median")

@@ -96,6 +96,8 @@ def _model_arguments(parser: argparse.ArgumentParser, model_required: bool) -> N
 
 
 def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--aggregation", choices=("mean", "log_mean"), default="mean",
+                        help="how window probabilities combine per recording (default: mean)")
     parser.add_argument("--json", type=Path, help="write the summary as JSON here")
     parser.add_argument("--out", type=Path,
                         help="folder for details.json, learning curves and confusion PNGs")
@@ -149,6 +151,7 @@ def run_cv(args) -> int:
         lambda fold: make_classifier(model, window, recordings.sampling_frequency_hz,
                                      seed=args.seed + fold, **overrides),
         window, model, n_folds=args.folds, seed=args.seed, split=args.split,
+        aggregation=args.aggregation,
     )
     print(format_report(report))
     _write_outputs(args, report)
@@ -215,10 +218,11 @@ def run_evaluate(args) -> int:
                          f"the model expects {trained.sampling_frequency_hz:g} Hz")
     windows, owners = cut_windows(recordings.signals, trained.window, recordings.recording_ids)
     report = CVReport(recordings.task, trained.model, "held-out (saved model)",
-                      recordings.class_names, trained.window.to_dict())
+                      recordings.class_names, trained.window.to_dict(),
+                      aggregation=args.aggregation)
     everything = np.arange(len(windows))
     report.folds.append(score_fold(trained.classifier, windows, owners, recordings, everything,
-                                   fit_seconds=0.0))
+                                   fit_seconds=0.0, aggregation=args.aggregation))
     print(format_report(report))
     _write_outputs(args, report)
     return 0

@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
 from sklearn.model_selection import StratifiedKFold
 
+from neurosort.errors import InputError
 from neurosort.log import get_logger, progress
 from neurosort.states.data import Recordings
 from neurosort.states.windows import WindowConfig, cut_windows
@@ -74,14 +75,30 @@ def mean_metrics(metrics: list[dict], reduce=np.mean) -> dict:
     return result
 
 
+AGGREGATIONS = ("mean", "log_mean")
+
+
 def recording_probabilities(
-    probabilities: np.ndarray, owners: np.ndarray
+    probabilities: np.ndarray, owners: np.ndarray, aggregation: str = "mean"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean window probability per recording: (recording indices, probabilities)."""
+    """Window probabilities combined per recording: (recording indices, probabilities).
+
+    ``mean`` averages them; ``log_mean`` takes their normalised geometric mean, which treats
+    the windows as independent evidence (confident windows weigh more).
+    """
+    if aggregation not in AGGREGATIONS:
+        raise InputError(f"aggregation must be one of {AGGREGATIONS}, not {aggregation!r}")
     recordings, inverse = np.unique(owners, return_inverse=True)
+    values = probabilities
+    if aggregation == "log_mean":
+        values = np.log(np.clip(probabilities, 1e-6, 1.0))
     sums = np.zeros((len(recordings), probabilities.shape[1]))
-    np.add.at(sums, inverse, probabilities)
-    return recordings, sums / np.bincount(inverse)[:, None]
+    np.add.at(sums, inverse, values)
+    means = sums / np.bincount(inverse)[:, None]
+    if aggregation == "log_mean":
+        means = np.exp(means - means.max(axis=1, keepdims=True))
+        means /= means.sum(axis=1, keepdims=True)
+    return recordings, means
 
 
 @dataclass
@@ -104,6 +121,7 @@ class CVReport:
     class_names: tuple[str, ...]
     window: dict
     folds: list[FoldResult] = field(default_factory=list)
+    aggregation: str = "mean"
 
     def mean(self) -> dict:
         return {level: mean_metrics([getattr(f, level) for f in self.folds])
@@ -129,6 +147,7 @@ class CVReport:
         return {
             "task": self.task, "model": self.model, "split": self.split,
             "class_names": list(self.class_names), "window_config": self.window,
+            "recording_aggregation": self.aggregation,
             "std": self.std(),
             "folds": [
                 {"window": f.window_details, "recording": f.recording_details,
@@ -142,7 +161,7 @@ class CVReport:
 
 def score_fold(
     classifier, windows: np.ndarray, owners: np.ndarray, recordings: Recordings,
-    test: np.ndarray, fit_seconds: float,
+    test: np.ndarray, fit_seconds: float, aggregation: str = "mean",
 ) -> FoldResult:
     """Window- and recording-level metrics of a fitted classifier on the test windows."""
     start = time.perf_counter()
@@ -150,7 +169,9 @@ def score_fold(
     per_window_seconds = (time.perf_counter() - start) / max(len(test), 1)
     y_window = recordings.labels[owners[test]]
     predicted = classifier.classes_[probabilities.argmax(axis=1)]
-    record_index, record_probabilities = recording_probabilities(probabilities, owners[test])
+    record_index, record_probabilities = recording_probabilities(
+        probabilities, owners[test], aggregation
+    )
     y_record = recordings.labels[record_index]
     predicted_record = classifier.classes_[record_probabilities.argmax(axis=1)]
     names, n_classes = recordings.class_names, len(recordings.class_names)
@@ -175,6 +196,7 @@ def cross_validate(
     n_folds: int = 5,
     seed: int = 0,
     split: str = "recording",
+    aggregation: str = "mean",
 ) -> CVReport:
     """k-fold CV; ``make_classifier(fold_index)`` returns a fresh unfitted classifier.
 
@@ -183,7 +205,7 @@ def cross_validate(
     """
     windows, owners = cut_windows(recordings.signals, window, recordings.recording_ids)
     report = CVReport(recordings.task, model_name, split, recordings.class_names,
-                      window.to_dict())
+                      window.to_dict(), aggregation=aggregation)
     if split == "recording":
         folds = [
             (np.flatnonzero(np.isin(owners, train)), np.flatnonzero(np.isin(owners, test)))
@@ -198,7 +220,8 @@ def cross_validate(
         start = time.perf_counter()
         classifier.fit(windows[train], recordings.labels[owners[train]], owners[train])
         fit_seconds = time.perf_counter() - start
-        result = score_fold(classifier, windows, owners, recordings, test, fit_seconds)
+        result = score_fold(classifier, windows, owners, recordings, test, fit_seconds,
+                            aggregation)
         logger.info("fold %d: window accuracy %.3f, recording accuracy %.3f, fit %.1f s",
                     fold_index, result.window["accuracy"], result.recording["accuracy"],
                     fit_seconds)
