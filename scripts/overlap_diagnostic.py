@@ -43,6 +43,7 @@ def unit_rows(path: Path, min_snr: float, config: SortConfig) -> list[dict]:
     spikes = sort_recording(recording, config).spikes
     spikes = spikes[np.argsort(spikes["sample_index"], kind="stable")]
     all_truth = np.sort(truth.sample_index)
+    overlap = OVERLAP_MS * fs / 1000
     rows = []
     for unit in np.unique(truth.unit_index):
         if truth.unit_snr[unit] < min_snr:
@@ -54,7 +55,6 @@ def unit_rows(path: Path, min_snr: float, config: SortConfig) -> list[dict]:
         labels = spikes["unit_index"][detected]
         main = np.bincount(labels[labels >= 0]).argmax()
         lost = times[found[labels != main]]
-        overlap = OVERLAP_MS * fs / 1000
         overlapping = nearest_other_spike_samples(lost, all_truth) <= overlap
         rows.append({
             "recording": path.stem, "unit": int(unit), "snr": float(truth.unit_snr[unit]),
