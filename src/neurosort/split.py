@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.decomposition import PCA
 
-from neurosort.cluster import IsoSplit, cluster_subsample_then_assign, merge_similar_units
+from neurosort.cluster import GMMBIC, merge_similar_units
 from neurosort.log import get_logger
 
 logger = get_logger(__name__)
@@ -76,18 +76,16 @@ def _split_one(whitened, snippets, noise_levels, members, min_difference_sigma, 
         fit = np.sort(rng.choice(len(members), max_spikes_to_fit, replace=False))
     pca = PCA(min(n_components, flat.shape[1]), random_state=seed).fit(flat[fit])
     local = pca.transform(flat)
-    parts = cluster_subsample_then_assign(
-        local, IsoSplit(seed=seed), max_spikes_to_fit=max_spikes_to_fit, assign_noise=True,
-        seed=seed,
-    )
-    sizes = np.bincount(parts)
-    big = np.flatnonzero(sizes >= min_size)
-    if len(big) < 2:
+    mixture = GMMBIC(max_units=max_parts, seed=seed).fit(local[fit])
+    parts = mixture.predict(local)
+    sizes = np.bincount(parts, minlength=mixture.model_.n_components)
+    if (sizes >= min_size).sum() < 2:
         return None
-    centroids = np.stack([local[parts == part].mean(axis=0) for part in big])
-    distances = ((local[:, None, :] - centroids[None]) ** 2).sum(axis=-1)
-    small = sizes[parts] < min_size
-    parts[small] = big[distances[small].argmin(axis=1)]
+    small = np.isin(parts, np.flatnonzero(sizes < min_size))
+    if small.any():
+        probabilities = mixture.model_.predict_proba(local[small] / mixture.scale_)
+        probabilities[:, sizes < min_size] = -1.0
+        parts[small] = probabilities.argmax(axis=1)
     times = merge_options.get("sample_index")
     options = dict(merge_options, sample_index=None if times is None else times[members])
     parts = merge_similar_units(parts, snippets[members], noise_levels,
