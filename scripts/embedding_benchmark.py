@@ -40,13 +40,7 @@ from neurosort.evaluate import evaluate, label_scores, unit_snrs
 from neurosort.features import encoder_options, make_features
 from neurosort.io import load_ground_truth, load_martinez_snippets, load_recording
 from neurosort.log import StageTimer, configure, get_logger
-from neurosort.pipeline import (
-    cluster_features,
-    detect_and_extract,
-    merge_and_split,
-    merge_options,
-    reassign,
-)
+from neurosort.pipeline import cluster_features, detect_and_extract, merge_units, reassign
 from neurosort.types import PEAK_DTYPE, SPIKE_DTYPE, GroundTruth
 from neurosort.waveforms import normalise_amplitude
 
@@ -162,8 +156,7 @@ def embed(method: str, shapes: np.ndarray, fs: float, config: SortConfig):
 
 
 def cluster(name: str, features: np.ndarray, sets: Detections, n_true: int, config: SortConfig):
-    """Cluster, assign, merge and split (not for true k), relabel and reassign (not without
-    spike times)."""
+    """Cluster, assign, merge (not for true k), relabel and reassign (not without spike times)."""
     if name == "gmm_truek":
         settings = replace(config.cluster, method="gmm_bic", n_units=n_true)
     else:
@@ -173,8 +166,9 @@ def cluster(name: str, features: np.ndarray, sets: Detections, n_true: int, conf
     if sets.peaks is None:
         return clustering.relabel_consecutive(labels, settings.min_cluster_size)
     if name != "gmm_truek":
-        options = merge_options(sets.peaks, sets.n_samples, sets.fs, config)
-        labels = merge_and_split(labels, sets.snippets, sets.noise, options, config, StageTimer())
+        labels = merge_units(
+            labels, sets.snippets, sets.noise, sets.peaks, sets.n_samples, sets.fs, config
+        )
     return reassign(labels, sets.snippets, sets.noise, config, StageTimer())
 
 

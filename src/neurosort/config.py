@@ -71,9 +71,6 @@ class ClusterConfig:
         1.5  # units coinciding within it as independent ones do stay apart
     )
     assign_noise: bool = True
-    # Rounds of re-clustering each unit in its own principal components; a split stands where
-    # the parts' templates differ by more than merge_max_difference_sigma. 0 disables.
-    split_rounds: int = 0
     # Spikes refitted with the unit templates, allowing one overlapping spike: one moves when
     # its best fit beats its unit's template by this many noise variances per value; 0 disables.
     reassign_min_gain_sigma2: float = 2.0
@@ -236,10 +233,8 @@ def validate(config: SortConfig) -> SortConfig:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"config key {key}: must be > 0, got {value}")
-    for key, value in {"features.training_steps": config.features.training_steps,
-                       "cluster.split_rounds": config.cluster.split_rounds}.items():
-        if value < 0:
-            raise ConfigError(f"config key {key}: must be >= 0, got {value}")
+    if config.features.training_steps < 0:
+        raise ConfigError("config key features.training_steps: must be >= 0")
     return config
 
 

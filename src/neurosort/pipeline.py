@@ -15,7 +15,6 @@ from neurosort.errors import InputError, NeurosortError
 from neurosort.features import encoder_options, make_features
 from neurosort.log import StageTimer, get_logger, progress
 from neurosort.overlaps import reassign_overlapping_spikes
-from neurosort.split import split_units
 from neurosort.types import PEAK_DTYPE, SPIKE_DTYPE, Recording, SortResult
 from neurosort.waveforms import (
     align_to_subsample_peak,
@@ -72,7 +71,7 @@ def cluster_snippets(
     config: SortConfig,
     timer: StageTimer,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Features, clusters, then merging and splitting: (labels, features)."""
+    """Features then clusters then merging: (labels, features)."""
     cfg = config.cluster
     rng = np.random.default_rng(config.seed)
     shapes = normalise_amplitude(snippets) if config.waveforms.normalize_amplitude else snippets
@@ -93,8 +92,16 @@ def cluster_snippets(
         features = extractor.transform(shapes)
     with timer.step("cluster"):
         labels = cluster_features(features, config)
-    options = merge_options(peaks, recording.n_samples, recording.sampling_frequency_hz, config)
-    labels = merge_and_split(labels, snippets, noise_levels, options, config, timer)
+    with timer.step("merge"):
+        labels = merge_units(
+            labels,
+            snippets,
+            noise_levels,
+            peaks,
+            recording.n_samples,
+            recording.sampling_frequency_hz,
+            config,
+        )
     return labels, features
 
 
@@ -117,44 +124,27 @@ def cluster_features(features: np.ndarray, config: SortConfig) -> np.ndarray:
     )
 
 
-def merge_options(
-    peaks: np.ndarray, n_samples: int, sampling_frequency_hz: float, config: SortConfig
-) -> dict:
-    """Spike times and the refractory veto's windows, as ``merge_similar_units`` takes them."""
-    fs = sampling_frequency_hz
-    return {
-        "sample_index": peaks["sample_index"],
-        "n_samples": n_samples,
-        "refractory_samples": int(round(config.cluster.refractory_period_ms * fs / 1000.0)),
-        "dead_time_samples": int(round(config.detect.dead_time_ms * fs / 1000.0)),
-    }
-
-
-def merge_and_split(
+def merge_units(
     labels: np.ndarray,
     snippets: np.ndarray,
     noise_levels: np.ndarray,
-    options: dict,
+    peaks: np.ndarray,
+    n_samples: int,
+    sampling_frequency_hz: float,
     config: SortConfig,
-    timer: StageTimer,
 ) -> np.ndarray:
-    """Merge over-split units (template difference, refractory veto), then split units that
-    hold several neurons in their own principal components."""
-    cfg = config.cluster
-    with timer.step("merge"):
-        labels = clustering.merge_similar_units(
-            labels, snippets, noise_levels, max_difference=cfg.merge_max_difference_sigma,
-            **options,
-        )
-    if cfg.split_rounds > 0:
-        with timer.step("split"):
-            labels = split_units(
-                labels, snippets, noise_levels,
-                min_difference_sigma=cfg.merge_max_difference_sigma,
-                min_size=cfg.min_cluster_size, max_rounds=cfg.split_rounds, seed=config.seed,
-                **options,
-            )
-    return labels
+    """Merge over-split units as configured (template difference, refractory veto)."""
+    cfg, fs = config.cluster, sampling_frequency_hz
+    return clustering.merge_similar_units(
+        labels,
+        snippets,
+        noise_levels,
+        max_difference=cfg.merge_max_difference_sigma,
+        sample_index=peaks["sample_index"],
+        n_samples=n_samples,
+        refractory_samples=int(round(cfg.refractory_period_ms * fs / 1000.0)),
+        dead_time_samples=int(round(config.detect.dead_time_ms * fs / 1000.0)),
+    )
 
 
 def cluster_by_neighbourhood(
