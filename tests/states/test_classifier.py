@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from neurosort.states.classifier import NetworkClassifier, SpectralForest
+from neurosort.errors import InputError
+from neurosort.states.classifier import NetworkClassifier, SpectralForest, class_weights
 from neurosort.states.data import load_folder
 from neurosort.states.models import NETWORKS, build_network
 from neurosort.states.windows import WindowConfig, cut_windows
@@ -64,3 +65,15 @@ def test_spectral_forest_separates_rhythms(synthetic_folder):
     forest = SpectralForest(sampling_frequency_hz=100.0, n_trees=50)
     forest.fit(windows[train], labels[train])
     assert np.mean(forest.predict(windows[~train]) == labels[~train]) >= 0.95
+
+
+def test_class_weights_balanced_sqrt_none_and_earlier_booleans():
+    y_index = np.array([0] * 10 + [1] * 30)  # 40 windows, 2 classes
+    balanced = class_weights(y_index, 2, "balanced")
+    assert np.allclose(balanced, [2.0, 2 / 3])
+    assert np.allclose(class_weights(y_index, 2, "sqrt"), np.sqrt(balanced))
+    assert np.allclose(class_weights(y_index, 2, "none"), [1.0, 1.0])
+    assert np.allclose(class_weights(y_index, 2, True), balanced)
+    assert np.allclose(class_weights(y_index, 2, False), [1.0, 1.0])
+    with pytest.raises(InputError):
+        class_weights(y_index, 2, "inverse")

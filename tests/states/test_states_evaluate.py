@@ -1,10 +1,13 @@
 import json
+from functools import partial
 
 import numpy as np
 import pytest
+import torch
 from sklearn.linear_model import LogisticRegression
 
 from neurosort.errors import InputError
+from neurosort.states.catalog import fold_classifier
 from neurosort.states.data import load_folder
 from neurosort.states.evaluate import (
     classification_metrics,
@@ -30,6 +33,7 @@ class RecordingSpy(LogisticRegression):
 
     def fit(self, X, y, groups=None):
         self.train_groups_ = set(groups.tolist())
+        self.n_windows_ = len(X)
         return super().fit(np.log(X.var(axis=2) + 1e-9), y)
 
     def predict_proba(self, X):
@@ -60,6 +64,38 @@ def test_cross_validation_never_tests_on_training_recordings(synthetic_folder):
         "accuracy", "balanced_accuracy", "per_class_accuracy", "per_class_f1"}
     assert set(summary["mean"]["recording"]["per_class_f1"]) == {"fast", "slow"}
     json.dumps(summary)
+
+
+def test_denser_training_windows_come_from_training_recordings_only(synthetic_folder):
+    recordings = load_folder(synthetic_folder, 100.0)  # recordings of 800 samples
+    spies = []
+
+    def make(fold):
+        spies.append(RecordingSpy())
+        return spies[-1]
+
+    window = WindowConfig(length_samples=100, hop_samples=100, train_windows_per_hop=4,
+                          scaling="global")
+    report = cross_validate(recordings, make, window, "spy", n_folds=4, seed=0)
+    for spy, fold in zip(spies, report.folds, strict=True):
+        assert not {recordings.recording_ids[i] for i in spy.train_groups_} & set(
+            fold.test_recordings)
+        assert spy.n_windows_ == 29 * len(spy.train_groups_)  # starts 0, 25, ..., 700
+        n_tested = np.sum(fold.window_details["confusion"])
+        assert n_tested == 8 * len(fold.test_recordings)  # starts 0, 100, ..., 700
+
+
+def test_folds_in_worker_processes_give_the_same_report(synthetic_folder):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # two workers of one thread each, like the serial run below
+    recordings = load_folder(synthetic_folder, 100.0)
+    window = WindowConfig(100, 50)
+    factory = partial(fold_classifier, "cnn", window, 100.0, 0, {"max_epochs": 2})
+    parallel = cross_validate(recordings, factory, window, "cnn", n_folds=3, n_jobs=2)
+    torch.set_num_threads(1)
+    serial = cross_validate(recordings, factory, window, "cnn", n_folds=3, n_jobs=1)
+    torch.set_num_threads(threads)
+    assert parallel.to_json() == serial.to_json()
 
 
 def test_metrics_on_a_known_confusion():

@@ -17,9 +17,11 @@ class ModelSpec:
 
 MODELS: dict[str, ModelSpec] = {
     "cnn": ModelSpec(
-        "1D CNN on the waveform joined by a log-spectrum branch; 20 epochs, cosine schedule",
-        WindowConfig(),
-        {"network": "cnn", "max_epochs": 20, "validation_fraction": 0.0},
+        "1D CNN on the waveform joined by a log-spectrum branch; trained on windows at half "
+        "hops for 20 epochs, cosine schedule",
+        WindowConfig(train_windows_per_hop=2),
+        {"network": "cnn", "network_options": {"stem_pool": 2}, "max_epochs": 20,
+         "validation_fraction": 0.0},
     ),
     "cnn_lstm": ModelSpec(
         "two convolution blocks feeding a bidirectional LSTM",
@@ -80,3 +82,10 @@ def make_classifier(
         seed=seed,
         **parameters,
     )
+
+
+def fold_classifier(model: str, window: WindowConfig, sampling_frequency_hz: float, seed: int,
+                    overrides: dict, fold_index: int):
+    """The classifier of one cross-validation fold (seed + fold); picklable with partial."""
+    return make_classifier(model, window, sampling_frequency_hz, seed=seed + fold_index,
+                           **overrides)

@@ -7,6 +7,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from neurosort.errors import InputError
 from neurosort.log import get_logger
 from neurosort.states.windows import crop_starts
 
@@ -19,9 +20,21 @@ def as_windows(X: np.ndarray) -> np.ndarray:
     return X[:, None, :] if X.ndim == 2 else X
 
 
-def balanced_class_weights(y_index: np.ndarray, n_classes: int) -> np.ndarray:
+CLASS_WEIGHTINGS = {"balanced": 1.0, "sqrt": 0.5, "none": 0.0}  # powers of balanced weights
+
+
+def class_weights(y_index: np.ndarray, n_classes: int, weighting: str | bool) -> np.ndarray:
+    """Loss weight per class: balanced (n / (k * count)), its square root, or none.
+
+    ``True`` / ``False`` (model files of earlier versions) mean balanced / none.
+    """
+    weighting = {True: "balanced", False: "none"}.get(weighting, weighting)
+    if weighting not in CLASS_WEIGHTINGS:
+        raise InputError(f"class weighting must be one of {', '.join(CLASS_WEIGHTINGS)}, "
+                         f"not {weighting!r}")
     counts = np.bincount(y_index, minlength=n_classes).astype(np.float64)
-    return len(y_index) / (n_classes * np.maximum(counts, 1.0))
+    balanced = len(y_index) / (n_classes * np.maximum(counts, 1.0))
+    return balanced ** CLASS_WEIGHTINGS[weighting]
 
 
 def validation_split(
@@ -54,7 +67,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         crop_samples: int = 0,
         n_inference_crops: int = 1,
         global_scaling: bool = False,
-        class_weighting: bool = True,
+        class_weighting: str = "balanced",
         max_epochs: int = 60,
         batch_size: int = 128,
         learning_rate: float = 2e-3,
@@ -97,10 +110,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         self.network_ = build_network(
             self.network, self.n_channels_, len(self.classes_), self.network_options
         )
-        weights = (
-            balanced_class_weights(y_index[train], len(self.classes_))
-            if self.class_weighting else np.ones(len(self.classes_))
-        )
+        weights = class_weights(y_index[train], len(self.classes_), self.class_weighting)
         loss = torch.nn.CrossEntropyLoss(weight=torch.as_tensor(weights, dtype=torch.float32))
         inputs, targets = torch.from_numpy(X), torch.from_numpy(y_index.astype(np.int64))
         config = TrainConfig(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ def add_parser(subparsers) -> None:
     _data_arguments(cv, task_default="binary")
     _model_arguments(cv, model_required=False)
     cv.add_argument("--folds", type=int, default=5)
+    cv.add_argument("--jobs", type=int, default=1,
+                    help="folds trained at once, in separate processes sharing --threads")
     cv.add_argument("--split", choices=("recording", "chunk"), default="recording",
                     help="'chunk' is the LEAKY literature split, for comparison only")
     _report_arguments(cv)
@@ -78,13 +81,16 @@ def _model_arguments(parser: argparse.ArgumentParser, model_required: bool) -> N
                         help="default: the best model measured for the task")
     parser.add_argument("--window-samples", type=int)
     parser.add_argument("--hop-samples", type=int)
+    parser.add_argument("--train-windows-per-hop", type=int,
+                        help="training windows cut per hop (2: also shifted by half a hop)")
     parser.add_argument("--crop-samples", type=int)
     parser.add_argument("--inference-crops", type=int)
     parser.add_argument("--scaling", choices=("recording", "recording_level", "global"))
     parser.add_argument("--max-epochs", type=int)
     parser.add_argument("--patience", type=int)
-    parser.add_argument("--class-weighting", choices=("balanced", "none"),
-                        help="loss weights per class (default: balanced)")
+    parser.add_argument("--class-weighting", choices=("balanced", "sqrt", "none"),
+                        help="loss weights per class: balanced (inverse frequency), its square "
+                        "root, or none (default: the model's)")
     parser.add_argument("--validation-fraction", type=float,
                         help="recordings held out for early stopping; 0: a fixed cosine "
                         "learning-rate schedule over all training recordings")
@@ -122,14 +128,13 @@ def _resolved(args, task: str):
     model = args.model or best_model(task)
     window = window_for(
         model, length_samples=args.window_samples, hop_samples=args.hop_samples,
-        crop_samples=args.crop_samples, n_inference_crops=args.inference_crops,
-        scaling=args.scaling,
+        train_windows_per_hop=args.train_windows_per_hop, crop_samples=args.crop_samples,
+        n_inference_crops=args.inference_crops, scaling=args.scaling,
     )
     overrides = {
         "max_epochs": args.max_epochs, "patience_epochs": args.patience,
         "validation_fraction": args.validation_fraction,
-        "class_weighting": (None if args.class_weighting is None
-                            else args.class_weighting == "balanced"),
+        "class_weighting": args.class_weighting,
         "batch_size": args.batch_size, "learning_rate": args.learning_rate,
         "device": args.device,
     }
@@ -137,7 +142,7 @@ def _resolved(args, task: str):
 
 
 def run_cv(args) -> int:
-    from neurosort.states.catalog import make_classifier
+    from neurosort.states.catalog import fold_classifier
     from neurosort.states.evaluate import cross_validate
 
     _set_threads(args.threads)
@@ -146,12 +151,13 @@ def run_cv(args) -> int:
     if args.folds < 2 or args.folds > int(np.bincount(recordings.labels).min()):
         raise InputError(f"--folds {args.folds}: needs 2 <= folds <= recordings of the "
                          "rarest class")
+    if args.jobs < 1:
+        raise InputError(f"--jobs {args.jobs}: must be >= 1")
+    factory = partial(fold_classifier, model, window, recordings.sampling_frequency_hz,
+                      args.seed, overrides)
     report = cross_validate(
-        recordings,
-        lambda fold: make_classifier(model, window, recordings.sampling_frequency_hz,
-                                     seed=args.seed + fold, **overrides),
-        window, model, n_folds=args.folds, seed=args.seed, split=args.split,
-        aggregation=args.aggregation,
+        recordings, factory, window, model, n_folds=args.folds, seed=args.seed,
+        split=args.split, aggregation=args.aggregation, n_jobs=args.jobs,
     )
     print(format_report(report))
     _write_outputs(args, report)
@@ -169,7 +175,8 @@ def run_train(args) -> int:
     _set_threads(args.threads)
     recordings = _load_data(args)
     model, window, overrides = _resolved(args, recordings.task)
-    windows, owners = cut_windows(recordings.signals, window, recordings.recording_ids)
+    windows, owners = cut_windows(recordings.signals, window.for_training(),
+                                  recordings.recording_ids)
     classifier = make_classifier(model, window, recordings.sampling_frequency_hz,
                                  seed=args.seed, **overrides)
     start = time.perf_counter()
@@ -265,7 +272,7 @@ def format_report(report) -> str:
             lines.append(f"{level:<10}{metric:<20}{'':>16}{cells}")
     fit = [f.fit_seconds for f in report.folds]
     latency = [f.predict_seconds_per_window * 1000 for f in report.folds]
-    lines.append(f"fit {np.mean(fit):.1f} s per fold, {np.sum(fit):.1f} s in all; "
+    lines.append(f"fit {np.mean(fit):.1f} s per fold, {np.sum(fit):.1f} s summed over folds; "
                  f"batched inference {np.mean(latency):.3f} ms per window")
     return "\n".join(lines)
 

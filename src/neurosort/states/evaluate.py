@@ -197,33 +197,81 @@ def cross_validate(
     seed: int = 0,
     split: str = "recording",
     aggregation: str = "mean",
+    n_jobs: int = 1,
 ) -> CVReport:
     """k-fold CV; ``make_classifier(fold_index)`` returns a fresh unfitted classifier.
 
-    ``split="recording"`` keeps each recording's windows on one side (asserted per fold);
-    ``split="chunk"`` is the leaky literature protocol, kept to show the size of the leak.
+    ``split="recording"`` keeps each recording's windows on one side (asserted per fold) and
+    trains on ``window.train_windows_per_hop`` windows per hop; ``split="chunk"`` is the leaky
+    literature protocol, kept to show the size of the leak (its windows never overlap).
+    With ``n_jobs > 1`` folds run in that many processes (``make_classifier`` must pickle),
+    each with an equal share of the torch threads (results equal a serial run with that share).
     """
     windows, owners = cut_windows(recordings.signals, window, recordings.recording_ids)
     report = CVReport(recordings.task, model_name, split, recordings.class_names,
                       window.to_dict(), aggregation=aggregation)
     if split == "recording":
+        train_windows, train_owners = cut_windows(
+            recordings.signals, window.for_training(), recordings.recording_ids
+        )
         folds = [
-            (np.flatnonzero(np.isin(owners, train)), np.flatnonzero(np.isin(owners, test)))
+            (np.flatnonzero(np.isin(train_owners, train)), np.flatnonzero(np.isin(owners, test)))
             for train, test in recording_folds(recordings.labels, n_folds, seed)
         ]
+        for train, test in folds:
+            assert not set(train_owners[train]) & set(owners[test]), "recording in train and test"
     else:
+        train_windows, train_owners = windows, owners
         folds = chunk_folds(recordings.labels[owners], n_folds, seed)
-    for fold_index, (train, test) in enumerate(progress(folds, len(folds), "folds")):
-        if split == "recording":
-            assert not set(owners[train]) & set(owners[test]), "recording in train and test"
-        classifier = make_classifier(fold_index)
-        start = time.perf_counter()
-        classifier.fit(windows[train], recordings.labels[owners[train]], owners[train])
-        fit_seconds = time.perf_counter() - start
-        result = score_fold(classifier, windows, owners, recordings, test, fit_seconds,
-                            aggregation)
+    tasks = [
+        (make_classifier, fold_index, train_windows[train],
+         recordings.labels[train_owners[train]], train_owners[train], test)
+        for fold_index, (train, test) in enumerate(folds)
+    ]
+    shared = (windows, owners, recordings, aggregation)
+    for fold_index, result in enumerate(progress(_run_folds(tasks, shared, n_jobs), len(folds),
+                                                 "folds")):
         logger.info("fold %d: window accuracy %.3f, recording accuracy %.3f, fit %.1f s",
                     fold_index, result.window["accuracy"], result.recording["accuracy"],
-                    fit_seconds)
+                    result.fit_seconds)
         report.folds.append(result)
     return report
+
+
+def _run_folds(tasks: list[tuple], shared: tuple, n_jobs: int):
+    """Fold results in fold order, computed here or in ``n_jobs`` worker processes."""
+    if n_jobs <= 1:
+        yield from (_fit_fold(task, shared) for task in tasks)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import torch
+
+    threads = max(1, torch.get_num_threads() // n_jobs)
+    with ProcessPoolExecutor(
+        n_jobs, mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker, initargs=(shared, threads),
+    ) as pool:
+        yield from pool.map(_fit_fold, tasks)
+
+
+_WORKER_SHARED: tuple | None = None
+
+
+def _init_worker(shared: tuple, threads: int) -> None:
+    import torch
+
+    global _WORKER_SHARED
+    _WORKER_SHARED = shared
+    torch.set_num_threads(threads)
+
+
+def _fit_fold(task: tuple, shared: tuple | None = None) -> FoldResult:
+    make_classifier, fold_index, X, y, groups, test = task
+    windows, owners, recordings, aggregation = shared or _WORKER_SHARED
+    classifier = make_classifier(fold_index)
+    start = time.perf_counter()
+    classifier.fit(X, y, groups)
+    return score_fold(classifier, windows, owners, recordings, test,
+                      time.perf_counter() - start, aggregation)

@@ -37,6 +37,18 @@ class CropLSTMNet(nn.Module):
         return self.head(hidden[-1])
 
 
+class MaxPool(nn.Module):
+    """nn.MaxPool1d(size) as a reshape and max: the same values, without the slow CPU kernel."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_out = x.shape[-1] // self.size
+        return x[..., : n_out * self.size].unflatten(-1, (n_out, self.size)).amax(dim=-1)
+
+
 def conv_block(n_in: int, n_out: int, kernel: int, pool: int) -> nn.Sequential:
     layers: list[nn.Module] = [
         nn.Conv1d(n_in, n_out, kernel, padding=kernel // 2, bias=False),
@@ -44,7 +56,7 @@ def conv_block(n_in: int, n_out: int, kernel: int, pool: int) -> nn.Sequential:
         nn.ReLU(),
     ]
     if pool > 1:
-        layers.append(nn.MaxPool1d(pool))
+        layers.append(MaxPool(pool))
     return nn.Sequential(*layers)
 
 
@@ -60,10 +72,10 @@ class CNNNet(nn.Module):
     """1D CNN over the waveform, optionally joined by a branch on the window's log spectrum."""
 
     def __init__(self, n_channels: int, n_classes: int, spectral: bool = True,
-                 dropout: float = 0.3) -> None:
+                 dropout: float = 0.3, stem_pool: int = 1) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            conv_block(n_channels, 32, 7, 1),
+            conv_block(n_channels, 32, 7, stem_pool),
             conv_block(32, 32, 7, 2),
             conv_block(32, 64, 5, 2),
             conv_block(64, 64, 5, 2),

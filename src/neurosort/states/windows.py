@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -17,6 +17,7 @@ class WindowConfig:
 
     length_samples: int = 178
     hop_samples: int = 178
+    train_windows_per_hop: int = 1  # 2: training windows also start half a hop apart
     crop_samples: int = 0  # 0: the model sees whole windows; > 0: random crops of this length
     n_inference_crops: int = 1
     # recording: each recording standardised by its own mean and std; recording_level: the same
@@ -24,8 +25,9 @@ class WindowConfig:
     scaling: str = "recording"
 
     def __post_init__(self) -> None:
-        if self.length_samples < 2 or self.hop_samples < 1:
-            raise InputError("window: length_samples must be >= 2 and hop_samples >= 1")
+        if self.length_samples < 2 or self.hop_samples < 1 or self.train_windows_per_hop < 1:
+            raise InputError("window: length_samples must be >= 2, hop_samples >= 1 and "
+                             "train_windows_per_hop >= 1")
         if not 0 <= self.crop_samples <= self.length_samples:
             raise InputError("window: crop_samples must be between 0 and length_samples")
         if self.n_inference_crops < 1:
@@ -35,6 +37,10 @@ class WindowConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def for_training(self) -> WindowConfig:
+        """The windows to train on: ``train_windows_per_hop`` times as many, shifted in time."""
+        return replace(self, hop_samples=max(1, self.hop_samples // self.train_windows_per_hop))
 
 
 def window_starts(n_samples: int, length: int, hop: int) -> np.ndarray:
