@@ -33,7 +33,7 @@ def test_cv_writes_the_documented_json(synthetic_folder, tmp_path, capsys):
     assert run_cli("cv", "--data", str(synthetic_folder), "--task", "rhythm",
                    "--model", "cnn", "--folds", "3", "--json", str(summary),
                    "--out", str(tmp_path / "figures"), *TRAIN_OPTIONS, "--max-epochs", "2",
-                   "--aggregation", "log_mean") == 0
+                   "--aggregation", "log_mean", "--jobs", "2") == 0
     result = json.loads(summary.read_text())
     tested = [r for fold in result["folds"] for r in fold["test_recordings"]]
     assert len(result["folds"]) == 3 and len(tested) == len(set(tested)) == 24
@@ -133,3 +133,9 @@ def test_error_messages_are_one_line(model_file, tmp_path):
     with pytest.raises(InputError) as caught:
         run_cli("predict", str(model_file), str(tmp_path / "short.npy"))
     assert "\n" not in str(caught.value)
+
+
+def test_negative_jobs_is_an_input_error(synthetic_folder):
+    with pytest.raises(InputError, match="--jobs -1"):
+        run_cli("cv", "--data", str(synthetic_folder), "--task", "rhythm", "--model", "cnn",
+                *TRAIN_OPTIONS, "--jobs", "-1")

@@ -25,8 +25,9 @@ def add_parser(subparsers) -> None:
     _data_arguments(cv, task_default="binary")
     _model_arguments(cv, model_required=False)
     cv.add_argument("--folds", type=int, default=5)
-    cv.add_argument("--jobs", type=int, default=1,
-                    help="folds trained at once, in separate processes sharing --threads")
+    cv.add_argument("--jobs", type=int, default=0,
+                    help="folds trained at once, in separate processes sharing --threads "
+                    "(0: one per thread, at most --folds)")
     cv.add_argument("--split", choices=("recording", "chunk"), default="recording",
                     help="'chunk' is the LEAKY literature split, for comparison only")
     _report_arguments(cv)
@@ -116,6 +117,12 @@ def _set_threads(count: int) -> None:
         torch.set_num_threads(count)
 
 
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def _load_data(args):
     from neurosort.states.data import load_recordings
 
@@ -151,13 +158,14 @@ def run_cv(args) -> int:
     if args.folds < 2 or args.folds > int(np.bincount(recordings.labels).min()):
         raise InputError(f"--folds {args.folds}: needs 2 <= folds <= recordings of the "
                          "rarest class")
-    if args.jobs < 1:
-        raise InputError(f"--jobs {args.jobs}: must be >= 1")
+    if args.jobs < 0:
+        raise InputError(f"--jobs {args.jobs}: must be >= 0")
+    jobs = args.jobs or min(args.folds, _torch_threads())
     factory = partial(fold_classifier, model, window, recordings.sampling_frequency_hz,
                       args.seed, overrides)
     report = cross_validate(
         recordings, factory, window, model, n_folds=args.folds, seed=args.seed,
-        split=args.split, aggregation=args.aggregation, n_jobs=args.jobs,
+        split=args.split, aggregation=args.aggregation, n_jobs=jobs,
     )
     print(format_report(report))
     _write_outputs(args, report)
