@@ -205,7 +205,7 @@ def cross_validate(
     trains on ``window.train_windows_per_hop`` windows per hop; ``split="chunk"`` is the leaky
     literature protocol, kept to show the size of the leak (its windows never overlap).
     With ``n_jobs > 1`` folds run in that many processes (``make_classifier`` must pickle),
-    each with an equal share of the torch threads (results equal a serial run with that share).
+    each fold's result equal to a serial run with the threads its process had.
     """
     windows, owners = cut_windows(recordings.signals, window, recordings.recording_ids)
     report = CVReport(recordings.task, model_name, split, recordings.class_names,
@@ -239,7 +239,11 @@ def cross_validate(
 
 
 def _run_folds(tasks: list[tuple], shared: tuple, n_jobs: int):
-    """Fold results in fold order, computed here or in ``n_jobs`` worker processes."""
+    """Fold results in fold order, computed here or in ``n_jobs`` worker processes.
+
+    Each worker gets an equal share of the torch threads; the folds of a last, partial round
+    share all of them (5 folds on 2 threads: four with one thread, the last with two).
+    """
     if n_jobs <= 1:
         yield from (_fit_fold(task, shared) for task in tasks)
         return
@@ -248,26 +252,31 @@ def _run_folds(tasks: list[tuple], shared: tuple, n_jobs: int):
 
     import torch
 
-    threads = max(1, torch.get_num_threads() // n_jobs)
+    total = torch.get_num_threads()
+    threads = [max(1, total // n_jobs)] * len(tasks)
+    tail = len(tasks) % n_jobs
+    if tail:
+        threads[-tail:] = [max(1, total // tail)] * tail
     with ProcessPoolExecutor(
         n_jobs, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker, initargs=(shared, threads),
+        initializer=_init_worker, initargs=(shared,),
     ) as pool:
-        yield from pool.map(_fit_fold, tasks)
+        yield from pool.map(_fit_fold, tasks, [None] * len(tasks), threads)
 
 
 _WORKER_SHARED: tuple | None = None
 
 
-def _init_worker(shared: tuple, threads: int) -> None:
-    import torch
-
+def _init_worker(shared: tuple) -> None:
     global _WORKER_SHARED
     _WORKER_SHARED = shared
-    torch.set_num_threads(threads)
 
 
-def _fit_fold(task: tuple, shared: tuple | None = None) -> FoldResult:
+def _fit_fold(task: tuple, shared: tuple | None = None, threads: int = 0) -> FoldResult:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     make_classifier, fold_index, X, y, groups, test = task
     windows, owners, recordings, aggregation = shared or _WORKER_SHARED
     classifier = make_classifier(fold_index)
