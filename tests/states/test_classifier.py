@@ -7,7 +7,7 @@ import torch
 from neurosort.errors import InputError
 from neurosort.states.classifier import NetworkClassifier, SpectralForest, class_weights
 from neurosort.states.data import load_folder
-from neurosort.states.models import NETWORKS, build_network
+from neurosort.states.models import NETWORKS, MaxPool, build_network
 from neurosort.states.windows import WindowConfig, cut_windows
 
 
@@ -77,3 +77,8 @@ def test_class_weights_balanced_sqrt_none_and_earlier_booleans():
     assert np.allclose(class_weights(y_index, 2, False), [1.0, 1.0])
     with pytest.raises(InputError):
         class_weights(y_index, 2, "inverse")
+
+
+def test_max_pool_matches_torch_max_pool_on_odd_lengths():
+    x = torch.randn(3, 4, 179)
+    assert torch.equal(MaxPool(2)(x), torch.nn.MaxPool1d(2)(x))

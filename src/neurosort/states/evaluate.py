@@ -245,7 +245,7 @@ def _run_folds(tasks: list[tuple], shared: tuple, n_jobs: int):
     share all of them (5 folds on 2 threads: four with one thread, the last with two).
     """
     if n_jobs <= 1:
-        yield from (_fit_fold(task, shared) for task in tasks)
+        yield from (_fit_fold(task, 0, shared) for task in tasks)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -261,7 +261,7 @@ def _run_folds(tasks: list[tuple], shared: tuple, n_jobs: int):
         n_jobs, mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker, initargs=(shared,),
     ) as pool:
-        yield from pool.map(_fit_fold, tasks, [None] * len(tasks), threads)
+        yield from pool.map(_fit_fold, tasks, threads)
 
 
 _WORKER_SHARED: tuple | None = None
@@ -272,7 +272,9 @@ def _init_worker(shared: tuple) -> None:
     _WORKER_SHARED = shared
 
 
-def _fit_fold(task: tuple, shared: tuple | None = None, threads: int = 0) -> FoldResult:
+def _fit_fold(task: tuple, threads: int, shared: tuple | None = None) -> FoldResult:
+    """Fit and score one fold; ``threads`` > 0 sets torch's threads, ``shared`` defaults to
+    what a worker process received at start."""
     if threads:
         import torch
 
