@@ -5,13 +5,7 @@ import pytest
 import torch
 
 from neurosort.errors import InputError
-from neurosort.states.classifier import (
-    MIRRORS,
-    NetworkClassifier,
-    SpectralForest,
-    class_weights,
-    random_mirror,
-)
+from neurosort.states.classifier import NetworkClassifier, SpectralForest, class_weights
 from neurosort.states.data import load_folder
 from neurosort.states.models import NETWORKS, MaxPool, build_network
 from neurosort.states.windows import WindowConfig, cut_windows
@@ -88,24 +82,3 @@ def test_class_weights_balanced_sqrt_none_and_earlier_booleans():
 def test_max_pool_matches_torch_max_pool_on_odd_lengths():
     x = torch.randn(3, 4, 179)
     assert torch.equal(MaxPool(2)(x), torch.nn.MaxPool1d(2)(x))
-
-
-def test_mirror_training_makes_predictions_invariant_to_reversal_and_negation(synthetic_folder):
-    torch.set_num_threads(1)
-    windows, labels, owners = synthetic_windows(synthetic_folder)
-    classifier = NetworkClassifier("cnn", mirror=True, label_smoothing=0.1, max_epochs=2,
-                                   seed=0).fit(windows, labels, owners)
-    probabilities = classifier.predict_proba(windows[:8])
-    for image in (windows[:8, :, ::-1], -windows[:8], -windows[:8, :, ::-1]):
-        assert np.allclose(classifier.predict_proba(image), probabilities, atol=1e-6)
-    plain = NetworkClassifier("cnn", max_epochs=2, seed=0).fit(windows, labels, owners)
-    assert not np.allclose(plain.predict_proba(windows[:8, :, ::-1]),
-                           plain.predict_proba(windows[:8]), atol=1e-6)
-
-
-def test_random_mirror_gives_each_window_one_of_its_four_images():
-    batch = torch.arange(24, dtype=torch.float32).reshape(4, 1, 6)
-    mirrored = random_mirror(batch.repeat(64, 1, 1), torch.Generator().manual_seed(0))
-    images = {tuple(image(batch[:1]).flatten().tolist()) for image in MIRRORS}
-    seen = {tuple(window.flatten().tolist()) for window in mirrored[::4]}
-    assert seen == images

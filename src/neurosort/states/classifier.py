@@ -51,23 +51,6 @@ def validation_split(
     return train, val
 
 
-def random_mirror(batch, generator):
-    """Each window reversed in time and/or negated, each with probability 1/2."""
-    import torch
-
-    flip_time, flip_sign = torch.rand((2, batch.shape[0]), generator=generator) < 0.5
-    batch = torch.where(flip_time[:, None, None], batch.flip(-1), batch)
-    return torch.where(flip_sign[:, None, None], -batch, batch)
-
-
-MIRRORS = (
-    lambda x: x,
-    lambda x: x.flip(-1),
-    lambda x: -x,
-    lambda x: -x.flip(-1),
-)
-
-
 class NetworkClassifier(ClassifierMixin, BaseEstimator):
     """A torch network trained with class weighting, early stopping and random crops.
 
@@ -85,8 +68,6 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         n_inference_crops: int = 1,
         global_scaling: bool = False,
         class_weighting: str = "balanced",
-        label_smoothing: float = 0.0,
-        mirror: bool = False,
         max_epochs: int = 60,
         batch_size: int = 128,
         learning_rate: float = 2e-3,
@@ -102,8 +83,6 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         self.n_inference_crops = n_inference_crops
         self.global_scaling = global_scaling
         self.class_weighting = class_weighting
-        self.label_smoothing = label_smoothing
-        self.mirror = mirror
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -132,8 +111,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             self.network, self.n_channels_, len(self.classes_), self.network_options
         )
         weights = class_weights(y_index[train], len(self.classes_), self.class_weighting)
-        loss = torch.nn.CrossEntropyLoss(weight=torch.as_tensor(weights, dtype=torch.float32),
-                                         label_smoothing=self.label_smoothing)
+        loss = torch.nn.CrossEntropyLoss(weight=torch.as_tensor(weights, dtype=torch.float32))
         inputs, targets = torch.from_numpy(X), torch.from_numpy(y_index.astype(np.int64))
         config = TrainConfig(
             max_epochs=self.max_epochs, batch_size=self.batch_size,
@@ -144,7 +122,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         validation = None if val is None else (inputs[val], targets[val])
         self.history_ = train_model(
             self.network_, (inputs[train], targets[train]), validation,
-            loss, config, train_transform=self._train_transform(crop), val_transform=crop,
+            loss, config, train_transform=crop, val_transform=crop,
         )
         self.network_.cpu().eval()
         return self
@@ -161,16 +139,6 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         return ((X - self.scale_mean_[None, :, None]) / self.scale_std_[None, :, None]).astype(
             np.float32
         )
-
-    def _train_transform(self, crop):
-        if not self.mirror:
-            return crop
-
-        def mirrored_crop(batch, generator):
-            batch = random_mirror(batch, generator)
-            return batch if crop is None else crop(batch, generator)
-
-        return mirrored_crop
 
     def _random_crop(self, batch, generator):
         import torch
@@ -189,10 +157,9 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         X = torch.from_numpy(self._scale(as_windows(X)))
         crop = self.crop_samples if 0 < self.crop_samples < self.n_samples_ else X.shape[-1]
         starts = crop_starts(X.shape[-1], crop, self.n_inference_crops)
-        views = MIRRORS if self.mirror else MIRRORS[:1]
         probabilities = [
-            torch.softmax(predict_batches(self.network_, view(X[..., s : s + crop])), dim=1)
-            for s in starts for view in views
+            torch.softmax(predict_batches(self.network_, X[..., s : s + crop]), dim=1)
+            for s in starts
         ]
         return torch.stack(probabilities).mean(dim=0).numpy()
 

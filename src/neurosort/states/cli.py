@@ -92,11 +92,6 @@ def _model_arguments(parser: argparse.ArgumentParser, model_required: bool) -> N
     parser.add_argument("--class-weighting", choices=("balanced", "sqrt", "none"),
                         help="loss weights per class: balanced (inverse frequency), its square "
                         "root, or none (default: the model's)")
-    parser.add_argument("--label-smoothing", type=float,
-                        help="cross-entropy label smoothing (default: the model's)")
-    parser.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
-                        help="train on windows reversed in time and negated at random and "
-                        "average the four mirror images at inference (default: the model's)")
     parser.add_argument("--validation-fraction", type=float,
                         help="recordings held out for early stopping; 0: a fixed cosine "
                         "learning-rate schedule over all training recordings")
@@ -147,7 +142,6 @@ def _resolved(args, task: str):
         "max_epochs": args.max_epochs, "patience_epochs": args.patience,
         "validation_fraction": args.validation_fraction,
         "class_weighting": args.class_weighting,
-        "label_smoothing": args.label_smoothing, "mirror": args.mirror,
         "batch_size": args.batch_size, "learning_rate": args.learning_rate,
         "device": args.device,
     }
