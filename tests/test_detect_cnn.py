@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from neurosort import detect_cnn, detect_cnn_train
+from neurosort import detect_cnn
 from neurosort.config import SortConfig, replace
 from neurosort.detect_cnn import (
     DEFAULT_WEIGHTS,
@@ -217,13 +217,3 @@ def test_training_is_reproducible():
     second, _ = fit_classifier(part, part, settings, spec)
     for name, value in first.network.state_dict().items():
         assert np.array_equal(value.numpy(), second.network.state_dict()[name].numpy()), name
-
-
-def test_injected_units_label_every_peak_and_match_injected_recording():
-    shape = [SPIKE_SHAPE / np.abs(SPIKE_SHAPE).max()]
-    trace, samples, units = detect_cnn_train.injected_units(
-        shape, 24000.0, 4.0, np.random.default_rng(3))
-    same_trace, same_samples = injected_recording(shape, 24000.0, 4.0, np.random.default_rng(3))
-    assert np.array_equal(samples, same_samples) and np.array_equal(trace, same_trace)
-    assert len(units) == len(samples) and np.all(np.diff(samples) >= 0)
-    assert set(np.unique(units)) == set(range(units.max() + 1))

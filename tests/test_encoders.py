@@ -225,19 +225,3 @@ def test_model_window_places_the_peak_and_keeps_the_time_scale():
     assert resampled.shape == (1, 1, 39) and abs(int(resampled[0, 0].argmax()) - 14) <= 1
     unknown_rate = to_model_window(faster, 19, window, 0.0)
     assert unknown_rate.shape == (1, 1, 39)
-
-
-def test_synthetic_pretraining_spikes_come_from_the_train_template_library(data_dir):
-    from neurosort.encoders.pretrain import (
-        library_waveforms,
-        synthetic_snippets,
-        template_library,
-    )
-
-    waveforms = library_waveforms(template_library(data_dir / "mearec" / "train"))
-    assert len(waveforms) == 240 * 21 and waveforms[0].shape == (168,)  # 7 ms at 24 kHz
-    assert all(np.abs(w).argmax() in range(40, 60) for w in waveforms[:50])  # peak near 2 ms
-    (part,) = synthetic_snippets(waveforms, 1, seed=0, first_label=5000)
-    labelled = part.labels[part.labels >= 0]
-    assert part.inputs.shape[1:] == (1, 39) and len(labelled) > 0.3 * len(part.labels)
-    assert labelled.min() >= 5000 and len(np.unique(labelled)) >= 3

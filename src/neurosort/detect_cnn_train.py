@@ -191,23 +191,9 @@ def injected_recording(
     snr_range: tuple[float, float] = (2.5, 25.0),
     n_background_units: tuple[int, int] = (10, 30),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(trace, peak samples) of ``injected_units``, without the unit of each spike."""
-    trace, times, _ = injected_units(waveforms, fs, duration_s, rng, snr_range,
-                                     n_background_units)
-    return trace, times
-
-
-def injected_units(
-    waveforms: list[np.ndarray],
-    fs: float,
-    duration_s: float,
-    rng: np.random.Generator,
-    snr_range: tuple[float, float] = (2.5, 25.0),
-    n_background_units: tuple[int, int] = (10, 30),
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Noise plus units (scaled, either polarity, jittered, some overlapping) at ``fs``.
 
-    Templates come at 24 kHz; ground truth is each spike's peak sample and unit (0..k-1).
+    Templates come at 24 kHz with the peak in the middle; ground truth is each peak sample.
     Labelled units have a peak SNR drawn log-uniformly from ``snr_range``; small unlabelled
     units (SNR 0.5-2.5) make a background like MEArec's far neurons.
     """
@@ -231,12 +217,8 @@ def injected_units(
         peaks = _add_spikes(trace, waveform, times, fs, rng)
         if labelled:
             truth.append(peaks)
-    if not truth:
-        return trace[:, None], np.zeros(0, np.int64), np.zeros(0, np.int64)
-    units = np.concatenate([np.full(len(peaks), unit) for unit, peaks in enumerate(truth)])
-    times = np.concatenate(truth)
-    order = np.argsort(times, kind="stable")
-    return trace[:, None], times[order], units[order]
+    truth_times = np.sort(np.concatenate(truth)) if truth else np.zeros(0, np.int64)
+    return trace[:, None], truth_times
 
 
 def _add_spikes(trace, waveform, times_s, fs, rng) -> np.ndarray:

@@ -10,12 +10,10 @@ def cmd_train_encoder(args: argparse.Namespace) -> int:
     from neurosort.detect_cnn_train import default_train_dir
     from neurosort.encoders.pretrain import PretrainSettings, pretrain
 
-    settings = PretrainSettings(architecture=args.architecture, n_steps=args.steps,
-                                n_synthetic_recordings=args.synthetic_recordings, seed=args.seed)
+    settings = PretrainSettings(architecture=args.architecture, n_steps=args.steps, seed=args.seed)
     command = (
         f"neurosort train-encoder --architecture {args.architecture} --out {args.out} "
-        f"--steps {args.steps} --synthetic-recordings {args.synthetic_recordings} "
-        f"--seed {args.seed}"
+        f"--steps {args.steps} --seed {args.seed}"
     )
     card = pretrain(args.out, settings, args.train_dir or default_train_dir(), command)
     print(f"weights -> {args.out}; validation ARI {json.dumps(card['validation'])}")
@@ -29,10 +27,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--architecture", choices=["s4", "conv"], default="s4")
     parser.add_argument("--out", required=True, help="weights file to write (.pt)")
     parser.add_argument("--steps", type=int, default=PRETRAIN_STEPS)
-    parser.add_argument("--synthetic-recordings", type=int, default=0,
-                        help="also train on this many 60 s recordings made by injecting the "
-                        "template library beside the training folder (templates/"
-                        "monotrode_train.h5, train cells only) into noise")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--train-dir",

@@ -4,10 +4,7 @@ Spikes are detected and cut exactly as at sort time; each detection matched to a
 ground-truth spike (within 0.5 ms) is labelled with its (recording, unit), the others stay
 unlabelled (-1: background neurons, noise). The encoder learns InfoNCE on two augmented
 views plus ``supcon_weight`` x SupCon over the labels. Two training recordings are held out;
-on them, as recorded and with as much noise again added, the card compares GMM-BIC
-clustering of the embedding with that of PCA (ARI). Optionally, synthetic recordings made of
-the training cells' template library (band-passed, at 24 kHz) injected into noise add many
-more units to learn from.
+on them the card compares GMM-BIC clustering of the embedding with that of PCA (ARI).
 """
 
 from __future__ import annotations
@@ -21,14 +18,13 @@ from typing import Any
 import numpy as np
 
 from neurosort.config import SortConfig
-from neurosort.detect_cnn_train import injected_units, training_files, with_added_noise
+from neurosort.detect_cnn_train import training_files
 from neurosort.encoders.augment import Augmentation
 from neurosort.encoders.data import ModelWindow, noise_sigma, to_inputs
 from neurosort.errors import InputError
 from neurosort.evaluate import match_spike_times
 from neurosort.io import load_ground_truth, load_recording
 from neurosort.log import StageTimer, get_logger, progress
-from neurosort.types import Recording
 from neurosort.waveforms import snippet_offsets
 
 logger = get_logger(__name__)
@@ -36,9 +32,6 @@ logger = get_logger(__name__)
 MATCH_WINDOW_MS = 0.5
 VALIDATION_RECORDINGS = ("mono_train_05_u08_n3", "mono_train_06_u12_n2")
 STRONG_AUGMENTATION = Augmentation(noise_sigma=1.0, overlap_probability=0.3)
-VALIDATION_ADDED_NOISE = 1.0  # x the recording's own noise: SNR roughly halved
-SYNTHETIC_RATE_HZ = 24000.0
-SYNTHETIC_DURATION_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +43,6 @@ class PretrainSettings:
     learning_rate: float = 3e-3
     temperature: float = 0.2
     supcon_weight: float = 1.0
-    n_synthetic_recordings: int = 0  # made from the template library; 0 = MEArec train only
     seed: int = 0
     device: str = "auto"
 
@@ -64,24 +56,19 @@ class LabelledSnippets:
 
 def labelled_snippets(path: Path, label_offset: int) -> LabelledSnippets:
     """Detections of one training recording, in noise units, labelled by matched unit."""
-    truth = load_ground_truth(path)
-    return labelled_detections(load_recording(path), truth.sample_index, truth.unit_index,
-                               label_offset)
-
-
-def labelled_detections(
-    recording: Recording, truth_samples: np.ndarray, truth_units: np.ndarray, label_offset: int
-) -> LabelledSnippets:
-    """Spikes detected and cut as at sort time, labelled by the ground-truth unit they match."""
     from neurosort.pipeline import detect_and_extract
 
+    recording = load_recording(path)
+    truth = load_ground_truth(path)
     peaks, snippets, _, _ = detect_and_extract(recording, SortConfig(), StageTimer())
     if snippets.shape[2] != 1:
-        raise ValueError(f"{recording.name}: pretraining expects single-channel recordings")
+        raise ValueError(f"{path}: pretraining expects single-channel recordings")
     tolerance = int(round(MATCH_WINDOW_MS * recording.sampling_frequency_hz / 1000.0))
-    gt_index, detected_index = match_spike_times(truth_samples, peaks["sample_index"], tolerance)
+    gt_index, detected_index = match_spike_times(
+        truth.sample_index, peaks["sample_index"], tolerance
+    )
     labels = np.full(len(peaks), -1, dtype=np.int64)
-    labels[detected_index] = label_offset + truth_units[gt_index]
+    labels[detected_index] = label_offset + truth.unit_index[gt_index]
     fs = recording.sampling_frequency_hz
     before, after = snippet_offsets(
         fs, SortConfig().waveforms.before_ms, SortConfig().waveforms.after_ms
@@ -103,11 +90,6 @@ def pretrain(
     train = [p for p in files if p.stem not in VALIDATION_RECORDINGS]
     held_out = [p for p in files if p.stem in VALIDATION_RECORDINGS]
     parts = [labelled_snippets(p, 1000 * i) for i, p in enumerate(progress(train, desc="load"))]
-    if settings.n_synthetic_recordings:
-        parts += synthetic_snippets(
-            library_waveforms(template_library(train_dir)), settings.n_synthetic_recordings,
-            settings.seed, first_label=1000 * len(parts),
-        )
     windows = {part.window for part in parts}
     if len(windows) != 1:
         raise InputError(f"{train_dir}: training recordings differ in sampling rate")
@@ -155,62 +137,6 @@ def pretrain(
     return card
 
 
-def template_library(train_dir: str | Path) -> Path:
-    """The train cells' monotrode template library that sits beside the training folder."""
-    path = Path(train_dir).parent / "templates" / "monotrode_train.h5"
-    if not path.is_file():
-        raise InputError(f"{path}: template library not found (needed for synthetic recordings)")
-    return path
-
-
-def library_waveforms(path: Path) -> list[np.ndarray]:
-    """Every template of a MEArec library (each cell position), band-passed 300-6000 Hz like
-    the recordings and resampled to 24 kHz."""
-    import h5py
-    from scipy.signal import resample_poly
-
-    from neurosort.preprocess import bandpass
-
-    with h5py.File(path, "r") as library:
-        templates = np.asarray(library["templates"], dtype=np.float64)
-        rate_hz = 1000.0 / float(library["info/params/dt"][()])
-    flat = templates.reshape(-1, templates.shape[-1]).T  # (samples, templates)
-    pad = flat.shape[0]
-    filtered = bandpass(np.pad(flat, ((pad, pad), (0, 0))), rate_hz)[pad:-pad]
-    resampled = resample_poly(filtered, int(SYNTHETIC_RATE_HZ), int(rate_hz), axis=0)
-    return list(resampled.T.astype(np.float32))
-
-
-def synthetic_snippets(
-    waveforms: list[np.ndarray], n_recordings: int, seed: int, first_label: int
-) -> list[LabelledSnippets]:
-    """Detections of recordings made by injecting library templates into noise, labelled."""
-    rng = np.random.default_rng(seed + 7919)
-    parts = []
-    for index in progress(range(n_recordings), desc="synthetic"):
-        trace, samples, units = injected_units(
-            waveforms, SYNTHETIC_RATE_HZ, SYNTHETIC_DURATION_S, rng
-        )
-        recording = Recording(trace, SYNTHETIC_RATE_HZ, name=f"synthetic_{index}")
-        parts.append(labelled_detections(recording, samples, units, first_label + 1000 * index))
-    return parts
-
-
-def held_out_sets(path: Path, seed: int) -> dict[str, LabelledSnippets]:
-    """A held-out recording's labelled detections, as recorded and with added noise."""
-    truth = load_ground_truth(path)
-    with np.load(path) as data:
-        traces = data["traces"].astype(np.float32) * float(data["gain_uv"])
-        fs = float(data["sampling_frequency"])
-    noisy = with_added_noise(traces, fs, VALIDATION_ADDED_NOISE, np.random.default_rng(seed))
-    noisy_name = f"{path.stem}+noise{VALIDATION_ADDED_NOISE:g}"
-    return {
-        path.stem: labelled_snippets(path, 0),
-        noisy_name: labelled_detections(Recording(noisy, fs, name=noisy_name),
-                                        truth.sample_index, truth.unit_index, 0),
-    }
-
-
 def validate(encoder, held_out: list[Path], seed: int) -> dict[str, Any]:
     """ARI of GMM-BIC on each held-out recording's labelled spikes: encoder vs PCA."""
     from sklearn.decomposition import PCA
@@ -220,14 +146,14 @@ def validate(encoder, held_out: list[Path], seed: int) -> dict[str, Any]:
     from neurosort.encoders.base import embed
 
     scores: dict[str, Any] = {}
-    sets = {name: part for path in held_out for name, part in held_out_sets(path, seed).items()}
-    for name, part in sets.items():
+    for path in held_out:
+        part = labelled_snippets(path, 0)
         known = part.labels >= 0
         spaces = {
             "encoder": embed(encoder, part.inputs, encoder_device(encoder)),
             "pca": PCA(10, random_state=seed).fit_transform(part.inputs[:, 0, :]),
         }
-        scores[name] = {
+        scores[path.stem] = {
             name: round(
                 adjusted_rand_score(
                     part.labels[known], GMMBIC(seed=seed).fit_predict(points)[known]
