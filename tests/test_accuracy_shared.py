@@ -14,7 +14,7 @@ from neurosort.pipeline import sort_recording
 
 # Mean per-recording accuracy on the 20 monotrode test recordings, from
 # `neurosort bench studies/shared.toml` (BENCHMARKS.md): MountainSort5 (both polarities,
-# scheme 2) 0.248 here (0.32 as quoted in issue 2), neurosort's default 0.474.
+# scheme 2) 0.248 here (0.32 as quoted in issue 2), neurosort's default 0.489.
 MOUNTAINSORT5_MONOTRODE_MEAN_ACCURACY = 0.32
 NEUROSORT_MONOTRODE_FLOOR = 0.40
 
@@ -33,7 +33,9 @@ def test_quiroga_easy1_short(data_dir):
 def test_quiroga_cbp_excerpt_with_overlaps(data_dir):
     path = data_dir / "quiroga2004_cbp_excerpt" / "C_Easy1_noise015_5sec.mat"
     summary = sort_and_score(path, sampling_frequency_hz=24000.0)
-    assert summary["mean_accuracy"] >= 0.85
+    # 121 spikes of 3 units: a few spikes move the mean by 0.05 (default 0.836 with the S4
+    # weights its card's command reproduces, 0.884 with the earlier, unreproducible ones)
+    assert summary["mean_accuracy"] >= 0.80
 
 
 def test_mearec_monotrode_beats_mountainsort5(data_dir):
