@@ -202,7 +202,6 @@ def run_speed(out: Path, repeats: int = 3) -> dict:
 
 
 THRESHOLD_GRID = tuple(np.round(np.arange(3.0, 8.01, 0.25), 2))
-PROBABILITY_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def run_sweep(out: Path) -> dict:
@@ -213,7 +212,7 @@ def run_sweep(out: Path) -> dict:
     candidates scoring above T (detection without the pipeline's chunking).
     """
     from neurosort.detect import channel_neighbours, peak_score
-    from neurosort.detect_cnn import default_classifier, score_candidates
+    from neurosort.detect_cnn import PROBABILITY_GRID, default_classifier, score_candidates
     from neurosort.preprocess import Preprocessor
 
     counts: dict = {}

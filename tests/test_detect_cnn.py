@@ -195,7 +195,7 @@ def test_cli_detect_prints_precision_recall_curve(tmp_path, capsys):
     assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     curve = [json.loads(line) for line in lines if line.startswith('{"cnn_probability"')]
-    assert len(curve) == len(detect_cnn.PR_PROBABILITIES)
+    assert len(curve) == len(detect_cnn.PROBABILITY_GRID)
     recalls = [point["recall"] for point in curve]
     assert recalls == sorted(recalls, reverse=True)
 

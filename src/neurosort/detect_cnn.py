@@ -34,7 +34,7 @@ FORMAT = "neurosort-detector-cnn/1"
 RESAMPLE_PAD_SAMPLES = 16
 MAX_ABS_SIGMA = 100.0
 BATCH_SIZE = 4096
-PR_PROBABILITIES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+PROBABILITY_GRID = tuple(round(0.05 * step, 2) for step in range(1, 20))
 PR_THRESHOLDS_MAD = (3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 7.0, 8.0)
 
 
@@ -373,7 +373,7 @@ def precision_recall_curve(
     from neurosort.evaluate import detection_scores
 
     if config.detect.method == "cnn":
-        knob, values = "cnn_probability", PR_PROBABILITIES
+        knob, values = "cnn_probability", PROBABILITY_GRID
     else:
         knob, values = "threshold_mad", PR_THRESHOLDS_MAD
     curve = []

@@ -23,6 +23,7 @@ from scipy.signal import resample_poly
 
 from neurosort.config import DetectConfig, PreprocessConfig
 from neurosort.detect_cnn import (
+    PROBABILITY_GRID,
     SpikeClassifier,
     WindowSpec,
     cut_windows,
@@ -39,7 +40,6 @@ logger = get_logger(__name__)
 
 MATCH_WINDOW_MS = 0.5
 TEMPLATE_RATE_HZ = 24000.0
-PROBABILITY_GRID = tuple(round(0.05 * step, 2) for step in range(1, 20))
 
 
 @dataclass(frozen=True)
