@@ -56,3 +56,26 @@ def demo_npz(tmp_path_factory):
         return path
 
     return write
+
+
+@pytest.fixture
+def retrained_from_card(data_dir, tmp_path):
+    """Runs the command on a weights file's JSON card again (on mearec/train); returns the
+    (retrained, shipped) state dicts."""
+    import json
+    import shlex
+
+    import torch
+
+    from neurosort.cli import main
+
+    def retrain(weights: Path) -> tuple[dict, dict]:
+        command = shlex.split(json.loads(weights.with_suffix(".json").read_text())["command"])
+        out = command.index("--out") + 1
+        command[out] = str(tmp_path / weights.name)
+        train_dir = str(data_dir / "mearec" / "train")
+        assert main(["--no-progress", *command[1:], "--train-dir", train_dir]) == 0
+        return tuple(torch.load(path, weights_only=False)["state_dict"]
+                     for path in (command[out], weights))
+
+    return retrain

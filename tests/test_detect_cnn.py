@@ -217,3 +217,11 @@ def test_training_is_reproducible():
     second, _ = fit_classifier(part, part, settings, spec)
     for name, value in first.network.state_dict().items():
         assert np.array_equal(value.numpy(), second.network.state_dict()[name].numpy()), name
+
+
+@pytest.mark.slow
+def test_shipped_detector_weights_are_what_their_card_command_trains(retrained_from_card):
+    import torch
+
+    retrained, shipped = retrained_from_card(DEFAULT_WEIGHTS)
+    assert all(torch.equal(retrained[name], shipped[name]) for name in shipped)

@@ -230,20 +230,9 @@ def test_model_window_places_the_peak_and_keeps_the_time_scale():
 @pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["s4", "conv"])
 def test_shipped_encoder_weights_are_what_their_card_command_trains(
-    architecture, data_dir, tmp_path
+    architecture, retrained_from_card
 ):
-    import shlex
-
     import torch
 
-    from neurosort.cli import main
-
-    shipped = default_weights(architecture)
-    command = shlex.split(json.loads(shipped.with_suffix(".json").read_text())["command"])
-    out = command.index("--out") + 1
-    command[out] = str(tmp_path / shipped.name)
-    train_dir = ["--train-dir", str(data_dir / "mearec" / "train")]
-    assert main(["--no-progress", *command[1:], *train_dir]) == 0
-    retrained = torch.load(command[out], weights_only=False)["state_dict"]
-    expected = torch.load(shipped, weights_only=False)["state_dict"]
-    assert all(torch.equal(retrained[name], expected[name]) for name in expected)
+    retrained, shipped = retrained_from_card(default_weights(architecture))
+    assert all(torch.equal(retrained[name], shipped[name]) for name in shipped)
