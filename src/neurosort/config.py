@@ -64,8 +64,6 @@ class ClusterConfig:
     method: str = "gmm_bic"  # hdbscan | gmm_bic | isosplit
     n_units: int = 0  # 0 = choose automatically; > 0 fixes the number of units (gmm)
     max_units: int = 25
-    gmm_restarts: int = 1  # initialisations of the final mixture; the most likely one is kept
-    gmm_search_restarts: int = 1  # initialisations of each mixture tried while choosing k
     min_cluster_size: int = 15
     max_spikes_to_fit: int = 10000
     merge_max_difference_sigma: float = 1.5  # 0 disables merging

@@ -114,8 +114,6 @@ def cluster_features(features: np.ndarray, config: SortConfig) -> np.ndarray:
         max_units=cfg.max_units,
         min_cluster_size=cfg.min_cluster_size,
         seed=config.seed,
-        restarts=cfg.gmm_restarts,
-        search_restarts=cfg.gmm_search_restarts,
     )
     return clustering.cluster_subsample_then_assign(
         features,
