@@ -14,6 +14,7 @@ at 4 and 5 x MAD and ``cnn`` at its default probability (everything else default
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import time
@@ -118,27 +119,30 @@ def run_detection(out: Path, methods: list[str]) -> list[dict]:
     return rows
 
 
-def run_sorting(out: Path, methods: list[str], cnn_probability: float | None = None) -> list[dict]:
-    """Mean unit accuracy of sorting with each detector, all else default (resumable)."""
+def run_sorting(
+    out: Path, methods: list[str], cnn_probability: float | None = None, seeds: list[int] = (0,)
+) -> list[dict]:
+    """Mean unit accuracy of sorting with each detector and seed, all else default (resumable)."""
     path = out / "sorting.json"
     rows = _existing(path)
-    done = {(row["recording"], row["method"]) for row in rows}
+    done = {(row["recording"], row["method"], row.get("seed", 0)) for row in rows}
     for recording_path in sorted((DATA / "mearec" / "test").glob("*.npz")):
         recording, truth, _ = load(recording_path, None)
-        for method in ("threshold", "cnn"):
-            if method not in methods or (recording_path.stem, method) in done:
+        for seed, method in itertools.product(seeds, ("threshold", "cnn")):
+            if method not in methods or (recording_path.stem, method, seed) in done:
                 continue
             default = SortConfig()
             detect = replace(default.detect, method=method)
             if cnn_probability is not None:
                 detect = replace(detect, cnn_probability=cnn_probability)
-            config = replace(default, detect=detect)
+            config = replace(default, detect=detect, seed=seed)
             start = time.perf_counter()
             result = sort_recording(recording, config)
             summary = evaluate(result, truth).summary
             row = {
                 "recording": recording_path.stem,
                 "method": method,
+                "seed": seed,
                 "seconds": time.perf_counter() - start,
                 **_rounded(summary, "mean_accuracy", "n_sorted_units"),
             }
@@ -377,17 +381,29 @@ def _group_table(rows: list[dict], methods: list[str]) -> str:
 
 
 def sorting_table(out: Path) -> str:
+    """Per recording: each detector's accuracy (mean over seeds); then the mean per seed."""
     rows = json.loads((out / "sorting.json").read_text())
-    by_recording: dict[str, dict] = {}
+    accuracy: dict[tuple[str, int], dict[str, float]] = {}
     for row in rows:
-        by_recording.setdefault(row["recording"], {})[row["method"]] = row["mean_accuracy"]
+        key = (row["recording"], row.get("seed", 0))
+        accuracy.setdefault(key, {})[row["method"]] = row["mean_accuracy"]
+    paired = {key: acc for key, acc in accuracy.items() if len(acc) == 2}
+    seeds = sorted({seed for _, seed in paired})
+    recordings = sorted({name for name, _ in paired})
+
+    def means(keys: list) -> list[float]:
+        values = np.array([[paired[key]["threshold"], paired[key]["cnn"]] for key in keys])
+        threshold, cnn = values.mean(axis=0)
+        return [float(threshold), float(cnn), float(cnn - threshold)]
+
     table = [
-        [name, acc["threshold"], acc["cnn"], acc["cnn"] - acc["threshold"]]
-        for name, acc in by_recording.items()
-        if len(acc) == 2
+        [name, *means([(name, seed) for seed in seeds if (name, seed) in paired])]
+        for name in recordings
     ]
-    means = np.mean([row[1:] for row in table], axis=0)
-    table.append(["**mean**", *[float(value) for value in means]])
+    table.append(["**mean**", *means(list(paired))])
+    if len(seeds) > 1:
+        for seed in seeds:
+            table.append([f"mean, seed {seed}", *means([k for k in paired if k[1] == seed])])
     return markdown(table, ["recording", "threshold", "cnn", "cnn - threshold"])
 
 
@@ -413,6 +429,7 @@ def main() -> None:
         help="detection: threshold_4,threshold_5,cnn; sorting: threshold,cnn",
     )
     parser.add_argument("--cnn-probability", type=float, help="sorting: override the default")
+    parser.add_argument("--seeds", default="0", help="sorting: comma-separated seeds")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -423,7 +440,8 @@ def main() -> None:
         run_detection(out, args.methods.split(","))
         return
     if args.part == "sorting":
-        run_sorting(out, args.methods.split(","), args.cnn_probability)
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+        run_sorting(out, args.methods.split(","), args.cnn_probability, seeds)
         return
     {"sweep": run_sweep, "speed": run_speed}[args.part](out)
 
