@@ -59,6 +59,19 @@ def test_crops_train_and_average_at_inference(synthetic_folder):
     assert abs(float(classifier.scale_std_[0]) - float(windows.std())) < 1e-3 * windows.std()
 
 
+def test_subclass_probabilities_sum_into_their_class(synthetic_folder):
+    torch.set_num_threads(1)
+    windows, labels, owners = synthetic_windows(synthetic_folder)
+    subclasses = 2 * labels + owners % 2  # each class split in two arbitrary halves
+    classifier = NetworkClassifier("cnn", max_epochs=3, seed=0, label_classes=[0, 0, 1, 1])
+    classifier.fit(windows, subclasses, owners)
+    assert classifier.labels_.tolist() == [0, 1, 2, 3] and classifier.classes_.tolist() == [0, 1]
+    probabilities = classifier.predict_proba(windows)
+    assert probabilities.shape == (len(windows), 2)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert np.mean(classifier.predict(windows) == labels) >= 0.9
+
+
 def test_spectral_forest_separates_rhythms(synthetic_folder):
     windows, labels, owners = synthetic_windows(synthetic_folder)
     train = owners % 4 != 0

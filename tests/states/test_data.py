@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -49,3 +51,24 @@ def test_bonn_tasks(data_dir, task, counts):
     seizure = recordings.class_names.index("seizure" if task != "five" else "S")
     assert all(r.startswith("S") for r in np.array(recordings.recording_ids)[
         recordings.labels == seizure])
+
+
+def test_bonn_subclasses_are_the_sets_inside_the_task_classes(data_dir):
+    recordings = load_bonn(data_dir / "bonn_eeg", "three")
+    assert recordings.subclass_names == ("Z", "O", "N", "F", "S")
+    names = recordings.class_names
+    assert [names[c] for c in recordings.class_of_subclass()] == [
+        "normal", "normal", "normal", "F", "seizure"]
+    subset = recordings.subset(np.arange(0, 500, 7))
+    assert subset.subclasses.tolist() == recordings.subclasses[::7].tolist()
+
+
+def test_subclasses_must_sit_inside_one_class(synthetic_folder):
+    recordings = load_folder(synthetic_folder, 100.0)
+    with pytest.raises(InputError, match="no subclasses"):
+        recordings.class_of_subclass()
+    straddling = dataclasses.replace(
+        recordings, subclasses=np.zeros(len(recordings), np.int64), subclass_names=("all",)
+    )
+    with pytest.raises(InputError, match="subclass all"):
+        straddling.class_of_subclass()

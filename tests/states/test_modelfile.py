@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from neurosort.errors import InputError
-from neurosort.states.classifier import SpectralForest
+from neurosort.states.classifier import NetworkClassifier, SpectralForest
 from neurosort.states.data import load_folder
 from neurosort.states.modelfile import TrainedModel, load_model, save_model
 from neurosort.states.windows import WindowConfig, cut_windows
@@ -20,6 +20,21 @@ def test_spectral_forest_round_trip(synthetic_folder, tmp_path):
     assert np.array_equal(loaded.predict_proba(windows), forest.predict_proba(windows))
     with pytest.raises(InputError, match="trained for task 'rhythm'"):
         loaded.check_task("five", recordings.class_names, "forest.pt")
+
+
+def test_subclass_network_round_trip(synthetic_folder, tmp_path):
+    recordings = load_folder(synthetic_folder, 100.0, task="rhythm")
+    window = WindowConfig(100, 100)
+    windows, owners = cut_windows(recordings.signals, window)
+    labels = recordings.labels[owners]
+    subclasses = np.where(labels == 0, owners % 2, 2)  # class 0 in two halves, class 1 whole
+    network = NetworkClassifier("cnn", max_epochs=1, label_classes=[0, 0, 1])
+    network.fit(windows, subclasses, owners)
+    trained = TrainedModel(network, "cnn", "rhythm", recordings.class_names, window, 100.0, {})
+    loaded = load_model(save_model(tmp_path / "subclasses.pt", trained))
+    assert loaded.classifier.labels_.tolist() == [0, 1, 2]
+    assert np.allclose(loaded.predict_proba(windows), network.predict_proba(windows), atol=1e-6)
+    assert loaded.predict_proba(windows).shape == (len(windows), 2)
 
 
 def test_checkpoint_without_the_format_marker_is_rejected(tmp_path):

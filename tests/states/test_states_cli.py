@@ -139,3 +139,27 @@ def test_negative_jobs_is_an_input_error(synthetic_folder):
     with pytest.raises(InputError, match="--jobs -1"):
         run_cli("cv", "--data", str(synthetic_folder), "--task", "rhythm", "--model", "cnn",
                 *TRAIN_OPTIONS, "--jobs", "-1")
+
+
+def test_subclasses_need_data_that_have_them(synthetic_folder):
+    with pytest.raises(InputError, match="no subclasses to train on"):
+        run_cli("cv", "--data", str(synthetic_folder), "--task", "rhythm", "--model", "cnn",
+                *TRAIN_OPTIONS, "--subclasses")
+    with pytest.raises(InputError, match="--subclasses: needs a network model"):
+        run_cli("cv", "--data", str(synthetic_folder), "--task", "rhythm",
+                "--model", "spectral_rf", "--fs-hz", "100", "--subclasses")
+
+
+def test_bonn_model_trained_on_sets_predicts_the_task_classes(data_dir, tmp_path):
+    from neurosort.states.modelfile import load_model
+
+    path = tmp_path / "three_sets.pt"
+    assert run_cli("train", "--data", str(data_dir / "bonn_eeg"), "--task", "three",
+                   "--model", "cnn", "--subclasses", "--max-epochs", "1", "--threads", "1",
+                   "--out", str(path)) == 0
+    trained = load_model(path)
+    assert trained.card["subclasses"] == {"Z": "normal", "O": "normal", "N": "normal",
+                                          "F": "F", "S": "seizure"}
+    assert trained.classifier.labels_.tolist() == [0, 1, 2, 3, 4]
+    windows = np.zeros((3, 1, 178), np.float32)
+    assert trained.predict_proba(windows).shape == (3, 3)

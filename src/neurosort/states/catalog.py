@@ -47,10 +47,17 @@ MODELS: dict[str, ModelSpec] = {
 # Measured in BENCHMARKS.md section 5 (balanced accuracy, split by recording): cnn beats spectral_rf
 # on every task; bilstm, lstm and cnn_lstm were not cross-validated on Bonn.
 BEST_MODEL = {"binary": "cnn", "three": "cnn", "five": "cnn"}
+# Tasks whose network models train on the recordings' subclasses by default (Bonn's task three:
+# the five sets, normal = Z + O + N summed), measured in BENCHMARKS.md section 5.
+SUBCLASS_TASKS = frozenset({"three"})
 
 
 def best_model(task: str) -> str:
     return BEST_MODEL.get(task, "cnn")
+
+
+def trains_on_subclasses(task: str, model: str) -> bool:
+    return task in SUBCLASS_TASKS and model != "spectral_rf"
 
 
 def window_for(model: str, **overrides) -> WindowConfig:

@@ -57,7 +57,10 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     ``fit(X, y, groups)`` infers channels, window length and classes; ``groups`` (recording of
     each window) keeps the early-stopping validation split free of shared recordings. With
     ``validation_fraction=0`` every epoch trains on all windows, the learning rate decaying on
-    a cosine, and the last weights are kept.
+    a cosine, and the last weights are kept. With ``label_classes`` the labels given to ``fit``
+    are subclasses 0..n-1, ``label_classes[i]`` the class of subclass i: the network learns the
+    subclasses (class weighting balances them) and a class's probability is the sum of its
+    subclasses'.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         weight_decay: float = 1e-4,
         patience_epochs: int = 10,
         validation_fraction: float = 0.2,
+        label_classes: list[int] | None = None,
         seed: int = 0,
         device: str = "auto",
     ) -> None:
@@ -89,6 +93,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.patience_epochs = patience_epochs
         self.validation_fraction = validation_fraction
+        self.label_classes = label_classes
         self.seed = seed
         self.device = device
 
@@ -99,7 +104,8 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         from neurosort.states.models import build_network
 
         X = as_windows(X)
-        self.classes_, y_index = np.unique(y, return_inverse=True)
+        self.labels_, y_index = np.unique(y, return_inverse=True)
+        self.classes_ = self._classes_of(self.labels_)
         _, self.n_channels_, self.n_samples_ = X.shape
         self._fit_scale(X)
         X = self._scale(X)
@@ -108,9 +114,9 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             train, val = validation_split(y_index, groups, self.validation_fraction, self.seed)
         seed_everything(self.seed)
         self.network_ = build_network(
-            self.network, self.n_channels_, len(self.classes_), self.network_options
+            self.network, self.n_channels_, len(self.labels_), self.network_options
         )
-        weights = class_weights(y_index[train], len(self.classes_), self.class_weighting)
+        weights = class_weights(y_index[train], len(self.labels_), self.class_weighting)
         loss = torch.nn.CrossEntropyLoss(weight=torch.as_tensor(weights, dtype=torch.float32))
         inputs, targets = torch.from_numpy(X), torch.from_numpy(y_index.astype(np.int64))
         config = TrainConfig(
@@ -126,6 +132,18 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         )
         self.network_.cpu().eval()
         return self
+
+    def _classes_of(self, labels: np.ndarray) -> np.ndarray:
+        if self.label_classes is None:
+            return labels
+        return np.unique(np.asarray(self.label_classes)[labels])
+
+    def _label_to_class(self) -> np.ndarray:
+        """(labels, classes) 0/1 matrix summing label probabilities into class ones."""
+        if self.label_classes is None:
+            return np.eye(len(self.labels_), dtype=np.float32)
+        owners = np.asarray(self.label_classes)[self.labels_]
+        return (owners[:, None] == self.classes_[None, :]).astype(np.float32)
 
     def _fit_scale(self, X: np.ndarray) -> None:
         if self.global_scaling:
@@ -161,7 +179,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             torch.softmax(predict_batches(self.network_, X[..., s : s + crop]), dim=1)
             for s in starts
         ]
-        return torch.stack(probabilities).mean(dim=0).numpy()
+        return torch.stack(probabilities).mean(dim=0).numpy() @ self._label_to_class()
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]

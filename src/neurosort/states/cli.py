@@ -97,6 +97,10 @@ def _model_arguments(parser: argparse.ArgumentParser, model_required: bool) -> N
                         "learning-rate schedule over all training recordings")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--subclasses", action=argparse.BooleanOptionalAction,
+                        help="train on the recordings' subclasses (Bonn: the five sets) and "
+                        "sum their probabilities per class (default: on for Bonn's task "
+                        "three with a network model)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
@@ -129,10 +133,11 @@ def _load_data(args):
     return load_recordings(args.data, args.task or "binary", args.fs_hz, args.labels)
 
 
-def _resolved(args, task: str):
-    from neurosort.states.catalog import best_model, window_for
+def _resolved(args, recordings):
+    """Model name, window settings, classifier overrides and the labels to fit on."""
+    from neurosort.states.catalog import best_model, trains_on_subclasses, window_for
 
-    model = args.model or best_model(task)
+    model = args.model or best_model(recordings.task)
     window = window_for(
         model, length_samples=args.window_samples, hop_samples=args.hop_samples,
         train_windows_per_hop=args.train_windows_per_hop, crop_samples=args.crop_samples,
@@ -145,7 +150,18 @@ def _resolved(args, task: str):
         "batch_size": args.batch_size, "learning_rate": args.learning_rate,
         "device": args.device,
     }
-    return model, window, overrides
+    subclasses = args.subclasses
+    if subclasses is None:
+        subclasses = trains_on_subclasses(recordings.task, model) and (
+            recordings.subclasses is not None
+        )
+    fit_labels = recordings.labels
+    if subclasses:
+        if model == "spectral_rf":
+            raise InputError("--subclasses: needs a network model, not spectral_rf")
+        overrides["label_classes"] = recordings.class_of_subclass()
+        fit_labels = recordings.subclasses
+    return model, window, overrides, fit_labels
 
 
 def run_cv(args) -> int:
@@ -154,7 +170,7 @@ def run_cv(args) -> int:
 
     _set_threads(args.threads)
     recordings = _load_data(args)
-    model, window, overrides = _resolved(args, recordings.task)
+    model, window, overrides, fit_labels = _resolved(args, recordings)
     if args.folds < 2 or args.folds > int(np.bincount(recordings.labels).min()):
         raise InputError(f"--folds {args.folds}: needs 2 <= folds <= recordings of the "
                          "rarest class")
@@ -165,7 +181,7 @@ def run_cv(args) -> int:
                       args.seed, overrides)
     report = cross_validate(
         recordings, factory, window, model, n_folds=args.folds, seed=args.seed,
-        split=args.split, aggregation=args.aggregation, n_jobs=jobs,
+        split=args.split, aggregation=args.aggregation, n_jobs=jobs, fit_labels=fit_labels,
     )
     print(format_report(report))
     _write_outputs(args, report)
@@ -182,13 +198,13 @@ def run_train(args) -> int:
 
     _set_threads(args.threads)
     recordings = _load_data(args)
-    model, window, overrides = _resolved(args, recordings.task)
+    model, window, overrides, fit_labels = _resolved(args, recordings)
     windows, owners = cut_windows(recordings.signals, window.for_training(),
                                   recordings.recording_ids)
     classifier = make_classifier(model, window, recordings.sampling_frequency_hz,
                                  seed=args.seed, **overrides)
     start = time.perf_counter()
-    classifier.fit(windows, recordings.labels[owners], owners)
+    classifier.fit(windows, fit_labels[owners], owners)
     card = {
         "neurosort_version": __version__,
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -204,6 +220,12 @@ def run_train(args) -> int:
         "window": window.to_dict(),
         "parameters": {k: v for k, v in classifier.get_params().items() if k != "device"},
     }
+    if "label_classes" in overrides:
+        card["subclasses"] = {
+            name: recordings.class_names[owner]
+            for name, owner in zip(recordings.subclass_names, recordings.class_of_subclass(),
+                                   strict=True)
+        }
     if hasattr(classifier, "history_"):
         fraction = classifier.validation_fraction
         card["early_stopping"] = (

@@ -28,7 +28,11 @@ ARRAY_SUFFIXES = (".npy", ".csv", ".txt")
 
 @dataclass(frozen=True)
 class Recordings:
-    """Whole labelled recordings; each signal is (n_channels, n_samples) float32."""
+    """Whole labelled recordings; each signal is (n_channels, n_samples) float32.
+
+    ``subclasses`` (optional) is a finer label of each recording, indexing ``subclass_names``,
+    that never straddles two classes (Bonn: the set, Z/O/N/F/S, whatever the task).
+    """
 
     signals: tuple[np.ndarray, ...]
     labels: np.ndarray
@@ -37,6 +41,8 @@ class Recordings:
     sampling_frequency_hz: float
     task: str
     source: str
+    subclasses: np.ndarray | None = None
+    subclass_names: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.signals)
@@ -50,7 +56,23 @@ class Recordings:
             sampling_frequency_hz=self.sampling_frequency_hz,
             task=self.task,
             source=self.source,
+            subclasses=None if self.subclasses is None else self.subclasses[indices],
+            subclass_names=self.subclass_names,
         )
+
+    def class_of_subclass(self) -> list[int]:
+        """The class index of each subclass; InputError when there are none to use."""
+        if self.subclasses is None:
+            raise InputError(f"{self.source}: the recordings have no subclasses to train on")
+        classes = []
+        for index, name in enumerate(self.subclass_names):
+            owners = np.unique(self.labels[self.subclasses == index])
+            if len(owners) != 1:
+                raise InputError(
+                    f"{self.source}: subclass {name} has recordings of no class or of several"
+                )
+            classes.append(int(owners[0]))
+        return classes
 
 
 def check_signal(signal: np.ndarray, where: str) -> np.ndarray:
@@ -83,8 +105,9 @@ def load_bonn(folder: str | Path, task: str = "binary") -> Recordings:
     signals = tuple(
         check_signal(row, f"{path}:{rid}") for row, rid in zip(samples, recording_ids, strict=True)
     )
+    subclasses = np.array([BONN_SETS.index(s) for s in sets], dtype=np.int64)
     return Recordings(signals, labels, class_names, recording_ids, sampling_frequency_hz, task,
-                      str(path))
+                      str(path), subclasses, BONN_SETS)
 
 
 def read_signal_file(path: str | Path) -> np.ndarray:

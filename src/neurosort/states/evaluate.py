@@ -198,8 +198,13 @@ def cross_validate(
     split: str = "recording",
     aggregation: str = "mean",
     n_jobs: int = 1,
+    fit_labels: np.ndarray | None = None,
 ) -> CVReport:
     """k-fold CV; ``make_classifier(fold_index)`` returns a fresh unfitted classifier.
+
+    The classifier is fitted on ``fit_labels`` (one per recording; default the labels, e.g.
+    the subclasses for a classifier that sums subclass probabilities); folds are stratified
+    and scored on the labels.
 
     ``split="recording"`` keeps each recording's windows on one side (asserted per fold) and
     trains on ``window.train_windows_per_hop`` windows per hop; ``split="chunk"`` is the leaky
@@ -223,9 +228,10 @@ def cross_validate(
     else:
         train_windows, train_owners = windows, owners
         folds = chunk_folds(recordings.labels[owners], n_folds, seed)
+    fit_labels = recordings.labels if fit_labels is None else fit_labels
     tasks = [
         (make_classifier, fold_index, train_windows[train],
-         recordings.labels[train_owners[train]], train_owners[train], test)
+         fit_labels[train_owners[train]], train_owners[train], test)
         for fold_index, (train, test) in enumerate(folds)
     ]
     shared = (windows, owners, recordings, aggregation)

@@ -52,6 +52,7 @@ def _network_payload(classifier: NetworkClassifier) -> dict:
         "n_channels": int(classifier.n_channels_),
         "n_samples": int(classifier.n_samples_),
         "classes": classifier.classes_.tolist(),
+        "labels": classifier.labels_.tolist(),
         "scale_mean": classifier.scale_mean_.tolist(),
         "scale_std": classifier.scale_std_.tolist(),
         "state_dict": classifier.network_.state_dict(),
@@ -96,12 +97,13 @@ def _restore_network(payload: dict) -> NetworkClassifier:
 
     classifier = NetworkClassifier(**payload["parameters"])
     classifier.classes_ = np.asarray(payload["classes"])
+    classifier.labels_ = np.asarray(payload.get("labels", payload["classes"]))
     classifier.n_channels_ = payload["n_channels"]
     classifier.n_samples_ = payload["n_samples"]
     classifier.scale_mean_ = np.asarray(payload["scale_mean"], dtype=np.float32)
     classifier.scale_std_ = np.asarray(payload["scale_std"], dtype=np.float32)
     classifier.network_ = build_network(
-        classifier.network, classifier.n_channels_, len(classifier.classes_),
+        classifier.network, classifier.n_channels_, len(classifier.labels_),
         classifier.network_options,
     )
     classifier.network_.load_state_dict(payload["state_dict"])
