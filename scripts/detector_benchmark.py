@@ -120,7 +120,7 @@ def run_detection(out: Path, methods: list[str]) -> list[dict]:
 
 
 def run_sorting(
-    out: Path, methods: list[str], cnn_probability: float | None = None, seeds: list[int] = (0,)
+    out: Path, methods: list[str], cnn_probability: float | None = None, seeds: tuple = (0,)
 ) -> list[dict]:
     """Mean unit accuracy of sorting with each detector and seed, all else default (resumable)."""
     path = out / "sorting.json"
