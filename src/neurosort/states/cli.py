@@ -223,7 +223,7 @@ def run_train(args) -> int:
     if "label_classes" in overrides:
         card["subclasses"] = {
             name: recordings.class_names[owner]
-            for name, owner in zip(recordings.subclass_names, recordings.class_of_subclass(),
+            for name, owner in zip(recordings.subclass_names, overrides["label_classes"],
                                    strict=True)
         }
     if hasattr(classifier, "history_"):
