@@ -1,4 +1,5 @@
 import json
+import logging
 from functools import partial
 
 import numpy as np
@@ -7,6 +8,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from neurosort.errors import InputError
+from neurosort.log import configure
 from neurosort.states.catalog import fold_classifier
 from neurosort.states.data import load_folder
 from neurosort.states.evaluate import (
@@ -101,6 +103,23 @@ def test_folds_in_worker_processes_equal_serial_folds_with_the_same_threads(synt
     torch.set_num_threads(threads)
     assert parallel[:2] == one_thread[:2]
     assert parallel[2] == two_threads[2]
+
+
+def test_worker_processes_log_like_the_console(synthetic_folder, capfd):
+    recordings = load_folder(synthetic_folder, 100.0)
+    window = WindowConfig(100, 50)
+    factory = partial(fold_classifier, "cnn", window, 100.0, 0, {"max_epochs": 1})
+    logger = logging.getLogger("neurosort")
+    level, handlers = logger.level, list(logger.handlers)
+    logger.handlers.clear()
+    try:
+        configure(verbose=True, progress=False)
+        cross_validate(recordings, factory, window, "cnn", n_folds=2, n_jobs=2)
+    finally:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+    logged = capfd.readouterr().err
+    assert "fold 0: fitting" in logged and "fold 1: fitting" in logged
 
 
 def test_metrics_on_a_known_confusion():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -10,7 +11,7 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_
 from sklearn.model_selection import StratifiedKFold
 
 from neurosort.errors import InputError
-from neurosort.log import get_logger, progress
+from neurosort.log import configure, get_logger, progress
 from neurosort.states.data import Recordings
 from neurosort.states.windows import WindowConfig, cut_windows
 
@@ -265,7 +266,7 @@ def _run_folds(tasks: list[tuple], shared: tuple, n_jobs: int):
         threads[-tail:] = [max(1, total // tail)] * tail
     with ProcessPoolExecutor(
         n_jobs, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker, initargs=(shared,),
+        initializer=_init_worker, initargs=(shared, _console_log_level()),
     ) as pool:
         yield from pool.map(_fit_fold, tasks, threads)
 
@@ -273,9 +274,18 @@ def _run_folds(tasks: list[tuple], shared: tuple, n_jobs: int):
 _WORKER_SHARED: tuple | None = None
 
 
-def _init_worker(shared: tuple) -> None:
+def _console_log_level() -> int | None:
+    """The level of the console logging ``configure`` set up here (None: not set up)."""
+    logger = logging.getLogger("neurosort")
+    return logger.level if logger.handlers else None
+
+
+def _init_worker(shared: tuple, log_level: int | None = None) -> None:
+    """Keep ``shared``; log to the console like the parent (spawned workers start bare)."""
     global _WORKER_SHARED
     _WORKER_SHARED = shared
+    if log_level is not None:
+        configure(verbose=log_level <= logging.DEBUG, progress=False)
 
 
 def _fit_fold(task: tuple, threads: int, shared: tuple | None = None) -> FoldResult:
@@ -288,6 +298,7 @@ def _fit_fold(task: tuple, threads: int, shared: tuple | None = None) -> FoldRes
     make_classifier, fold_index, X, y, groups, test = task
     windows, owners, recordings, aggregation = shared or _WORKER_SHARED
     classifier = make_classifier(fold_index)
+    logger.debug("fold %d: fitting %d windows", fold_index, len(X))
     start = time.perf_counter()
     classifier.fit(X, y, groups)
     return score_fold(classifier, windows, owners, recordings, test,
