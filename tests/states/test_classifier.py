@@ -7,7 +7,7 @@ import torch
 from neurosort.errors import InputError
 from neurosort.states.classifier import NetworkClassifier, SpectralForest, class_weights
 from neurosort.states.data import load_folder
-from neurosort.states.models import NETWORKS, MaxPool, build_network
+from neurosort.states.models import NETWORKS, MaxPool, build_network, frames
 from neurosort.states.windows import WindowConfig, cut_windows
 
 
@@ -23,6 +23,20 @@ def test_every_network_maps_windows_to_class_logits(name, n_samples):
     network = build_network(name, n_channels=2, n_classes=3)
     logits = network(torch.zeros(4, 2, n_samples))
     assert logits.shape == (4, 3)
+
+
+def test_frames_group_consecutive_samples_of_every_channel_into_steps():
+    x = torch.arange(2 * 2 * 10, dtype=torch.float32).reshape(2, 2, 10)
+    steps = frames(x, 4)  # 10 samples: two steps of 4, the last 2 samples cut
+    assert steps.shape == (2, 2, 8)
+    assert steps[1, 1].tolist() == [24, 25, 26, 27, 34, 35, 36, 37]
+    assert torch.equal(frames(x, 1), x.transpose(1, 2))
+
+
+def test_bilstm_over_frames_reads_windows_of_any_length():
+    network = build_network("bilstm", n_channels=2, n_classes=3, options={"frame_samples": 4})
+    assert network.first.input_size == 8
+    assert network(torch.zeros(4, 2, 178)).shape == (4, 3)
 
 
 def test_tiny_cnn_learns_two_synthetic_classes_in_seconds(synthetic_folder):

@@ -8,18 +8,31 @@ from torch import nn
 SPECTRUM_FFT_SAMPLES = 256
 
 
-class BiLSTMNet(nn.Module):
-    """BiLSTM(64, sequences) -> dropout -> BiLSTM(32) -> dropout -> Dense(16, relu) -> classes."""
+def frames(x: torch.Tensor, frame_samples: int) -> torch.Tensor:
+    """(batch, channels, time) as a sequence of (batch, time // frame, channels * frame) steps,
+    each step ``frame_samples`` consecutive samples of every channel (a ragged end is cut)."""
+    n_steps = x.shape[-1] // frame_samples
+    steps = x[..., : n_steps * frame_samples].unflatten(-1, (n_steps, frame_samples))
+    return steps.permute(0, 2, 1, 3).flatten(2)
 
-    def __init__(self, n_channels: int, n_classes: int, dropout: float = 0.3) -> None:
+
+class BiLSTMNet(nn.Module):
+    """BiLSTM(64, sequences) -> dropout -> BiLSTM(32) -> dropout -> Dense(16, relu) -> classes.
+
+    Each sequence step is ``frame_samples`` consecutive samples (1: one sample per step)."""
+
+    def __init__(self, n_channels: int, n_classes: int, dropout: float = 0.3,
+                 frame_samples: int = 1) -> None:
         super().__init__()
-        self.first = nn.LSTM(n_channels, 64, batch_first=True, bidirectional=True)
+        self.frame_samples = frame_samples
+        self.first = nn.LSTM(n_channels * frame_samples, 64, batch_first=True,
+                             bidirectional=True)
         self.second = nn.LSTM(128, 32, batch_first=True, bidirectional=True)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        sequence, _ = self.first(x.transpose(1, 2))
+        sequence, _ = self.first(frames(x, self.frame_samples))
         _, (hidden, _) = self.second(self.dropout(sequence))
         return self.head(self.dropout(torch.cat([hidden[0], hidden[1]], dim=1)))
 
