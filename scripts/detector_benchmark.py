@@ -440,7 +440,7 @@ def main() -> None:
         run_detection(out, args.methods.split(","))
         return
     if args.part == "sorting":
-        seeds = [int(seed) for seed in args.seeds.split(",")]
+        seeds = tuple(int(seed) for seed in args.seeds.split(","))
         run_sorting(out, args.methods.split(","), args.cnn_probability, seeds)
         return
     {"sweep": run_sweep, "speed": run_speed}[args.part](out)
