@@ -43,6 +43,15 @@ def test_cv_writes_the_documented_json(synthetic_folder, tmp_path, capsys):
     assert (tmp_path / "figures" / "confusion_window.png").stat().st_size > 0
     details = json.loads((tmp_path / "figures" / "details.json").read_text())
     assert details["recording_aggregation"] == "log_mean"
+    outcomes = [row for fold in details["folds"] for row in fold["recordings"]]
+    assert sorted(row["recording"] for row in outcomes) == sorted(tested)
+    for row in outcomes:
+        assert row["label"] in ("slow", "fast") and row["predicted"] in ("slow", "fast")
+        assert sum(row["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+        assert row["predicted"] == max(row["probabilities"], key=row["probabilities"].get)
+        assert 0 <= row["window_accuracy"] <= 1
+    right = sum(np.trace(fold["recording"]["confusion"]) for fold in details["folds"])
+    assert right == sum(row["label"] == row["predicted"] for row in outcomes)
     assert "split recording" in capsys.readouterr().out
 
 

@@ -112,6 +112,7 @@ class FoldResult:
     fit_seconds: float
     predict_seconds_per_window: float
     history: dict | None = None
+    recording_outcomes: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -144,7 +145,8 @@ class CVReport:
         }
 
     def details(self) -> dict:
-        """Everything else: precision, recall, confusion matrices, timings, learning curves."""
+        """Everything else: precision, recall, confusion matrices, timings, learning curves,
+        and each test recording's class, prediction, probabilities and window accuracy."""
         return {
             "task": self.task, "model": self.model, "split": self.split,
             "class_names": list(self.class_names), "window_config": self.window,
@@ -154,7 +156,7 @@ class CVReport:
                 {"window": f.window_details, "recording": f.recording_details,
                  "fit_seconds": f.fit_seconds,
                  "predict_seconds_per_window": f.predict_seconds_per_window,
-                 "history": f.history}
+                 "history": f.history, "recordings": f.recording_outcomes}
                 for f in self.folds
             ],
         }
@@ -186,7 +188,31 @@ def score_fold(
         fit_seconds=fit_seconds,
         predict_seconds_per_window=per_window_seconds,
         history=history.to_dict() if history is not None else None,
+        recording_outcomes=recording_outcomes(
+            recordings, record_index, record_probabilities, classifier.classes_,
+            window_correct=y_window == predicted, window_owners=owners[test],
+        ),
     )
+
+
+def recording_outcomes(
+    recordings: Recordings, record_index: np.ndarray, probabilities: np.ndarray,
+    classes: np.ndarray, window_correct: np.ndarray, window_owners: np.ndarray,
+) -> list[dict]:
+    """Per test recording: its class, the predicted class, the aggregated probabilities and
+    the fraction of its windows classified right (which recordings a model gets wrong)."""
+    names = recordings.class_names
+    outcomes = []
+    for index, row in zip(record_index, probabilities, strict=True):
+        outcomes.append({
+            "recording": recordings.recording_ids[index],
+            "label": names[recordings.labels[index]],
+            "predicted": names[classes[row.argmax()]],
+            "probabilities": {names[c]: round(float(p), 4) for c, p in zip(classes, row,
+                                                                           strict=True)},
+            "window_accuracy": float(window_correct[window_owners == index].mean()),
+        })
+    return outcomes
 
 
 def cross_validate(
