@@ -100,6 +100,26 @@ def test_predict_streams_states_and_recommendations(model_file, long_signal, tmp
     assert capsys.readouterr().out.splitlines()[0].startswith("start_s,end_s,p_fast,p_slow")
 
 
+def test_scale_dependent_model_warns_of_other_units(synthetic_folder, long_signal, tmp_path,
+                                                   caplog):
+    forest = tmp_path / "forest.pt"
+    assert run_cli("train", "--data", str(synthetic_folder), "--task", "rhythm",
+                   "--model", "spectral_rf", "--out", str(forest), *TRAIN_OPTIONS) == 0
+    volts = tmp_path / "volts.npy"
+    np.save(volts, np.load(long_signal) * 1e-6)
+    run_cli("predict", str(forest), str(long_signal))
+    assert "units match" not in caplog.text
+    run_cli("predict", str(forest), str(volts))
+    assert "volts.npy: 1 of 1 signals" in caplog.text and "units match" in caplog.text
+
+
+def test_scale_free_model_does_not_mind_the_units(model_file, long_signal, tmp_path, caplog):
+    volts = tmp_path / "volts.npy"
+    np.save(volts, np.load(long_signal) * 1e-6)
+    assert run_cli("predict", str(model_file), str(volts)) == 0
+    assert "units match" not in caplog.text
+
+
 def test_predict_says_unknown_below_the_threshold(model_file, long_signal, tmp_path):
     rows_file = tmp_path / "rows.jsonl"
     run_cli("predict", str(model_file), str(long_signal), "--threshold", "1.01",

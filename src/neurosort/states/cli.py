@@ -193,7 +193,7 @@ def run_train(args) -> int:
 
     from neurosort import __version__
     from neurosort.states.catalog import make_classifier, model_spec
-    from neurosort.states.modelfile import TrainedModel, save_model
+    from neurosort.states.modelfile import TrainedModel, amplitude_range, save_model
     from neurosort.states.windows import cut_windows
 
     _set_threads(args.threads)
@@ -213,6 +213,7 @@ def run_train(args) -> int:
         "n_recordings": len(recordings),
         "n_windows": int(len(windows)),
         "median_recording_samples": int(np.median([s.shape[1] for s in recordings.signals])),
+        "recording_std_range": amplitude_range(recordings.signals),
         "recordings_per_class": dict(zip(recordings.class_names,
                                          np.bincount(recordings.labels).tolist(), strict=True)),
         "training_seconds": round(time.perf_counter() - start, 2),
@@ -250,6 +251,7 @@ def run_evaluate(args) -> int:
     trained = load_model(args.model_file)
     recordings = load_recordings(args.data, args.task or trained.task, args.fs_hz, args.labels)
     trained.check_task(recordings.task, recordings.class_names, str(args.model_file))
+    trained.check_amplitude(recordings.signals, str(args.data))
     if abs(recordings.sampling_frequency_hz - trained.sampling_frequency_hz) > 1e-3:
         raise InputError(f"{args.data}: sampling rate {recordings.sampling_frequency_hz:g} Hz, "
                          f"the model expects {trained.sampling_frequency_hz:g} Hz")
@@ -275,6 +277,7 @@ def run_predict(args) -> int:
     trained = load_model(args.model_file)
     policy = load_policy(args.policy, trained.class_names) if args.policy else None
     signal, file_rate = read_stream_signal(args.signal)
+    trained.check_amplitude([signal], str(args.signal))
     rate = file_rate or args.fs_hz or trained.sampling_frequency_hz
     history = None if args.history_s is None else int(round(args.history_s * rate))
     rows = stream_predict(trained, signal, rate, args.hop_samples, args.smooth_windows,

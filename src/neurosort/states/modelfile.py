@@ -9,11 +9,25 @@ from pathlib import Path
 import numpy as np
 
 from neurosort.errors import InputError
+from neurosort.log import get_logger
 from neurosort.states.classifier import NetworkClassifier, SpectralForest
 from neurosort.states.windows import WindowConfig
 
+logger = get_logger(__name__)
+
 FORMAT = "neurosort-states-model"
 FORMAT_VERSION = 1
+AMPLITUDE_TOLERANCE = 10.0
+
+
+def signal_stds(signals) -> np.ndarray:
+    return np.array([float(np.std(signal)) for signal in signals])
+
+
+def amplitude_range(signals) -> list[float]:
+    """[smallest, largest] standard deviation of the recordings: the card's note of their units."""
+    stds = signal_stds(signals)
+    return [float(stds.min()), float(stds.max())]
 
 
 @dataclass(frozen=True)
@@ -35,6 +49,29 @@ class TrainedModel:
     def predict_proba(self, windows: np.ndarray) -> np.ndarray:
         """Probabilities over ``class_names`` for already scaled windows."""
         return self.classifier.predict_proba(windows)
+
+    @property
+    def reads_absolute_amplitude(self) -> bool:
+        """Whether predictions depend on the signal's scale (and so on its units)."""
+        return self.model == "spectral_rf" or self.window.scaling != "recording"
+
+    def check_amplitude(self, signals, where: str) -> None:
+        """Warn when a scale-dependent model meets signals whose standard deviation lies more
+        than 10x outside its training recordings' range: other units, most likely."""
+        trained_range = self.card.get("recording_std_range")
+        if not self.reads_absolute_amplitude or not trained_range:
+            return
+        low, high = trained_range
+        stds = signal_stds(signals)
+        outside = (stds < low / AMPLITUDE_TOLERANCE) | (stds > high * AMPLITUDE_TOLERANCE)
+        if outside.any():
+            logger.warning(
+                "%s: %d of %d signals have a standard deviation (median %.3g) more than %gx "
+                "outside the training recordings' %.3g to %.3g; this %s model reads absolute "
+                "amplitude (scaling %s), so check that the units match",
+                where, outside.sum(), len(stds), np.median(stds[outside]), AMPLITUDE_TOLERANCE,
+                low, high, self.model, self.window.scaling,
+            )
 
     def check_task(self, task: str, class_names: tuple[str, ...], where: str) -> None:
         if task != self.task or tuple(class_names) != self.class_names:
