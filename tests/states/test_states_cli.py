@@ -1,4 +1,6 @@
 import json
+import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -100,17 +102,44 @@ def test_predict_streams_states_and_recommendations(model_file, long_signal, tmp
     assert capsys.readouterr().out.splitlines()[0].startswith("start_s,end_s,p_fast,p_slow")
 
 
-def test_scale_dependent_model_warns_of_other_units(synthetic_folder, long_signal, tmp_path,
-                                                   caplog):
-    forest = tmp_path / "forest.pt"
+@pytest.fixture(scope="module")
+def forest_file(synthetic_folder, tmp_path_factory):
+    path = tmp_path_factory.mktemp("states_forest") / "forest.pt"
     assert run_cli("train", "--data", str(synthetic_folder), "--task", "rhythm",
-                   "--model", "spectral_rf", "--out", str(forest), *TRAIN_OPTIONS) == 0
+                   "--model", "spectral_rf", "--out", str(path), *TRAIN_OPTIONS) == 0
+    return path
+
+
+def test_scale_dependent_model_warns_of_other_units(forest_file, long_signal, tmp_path,
+                                                   caplog):
+    from neurosort.states.modelfile import load_model
+
+    assert len(load_model(forest_file).card["channel_std_range"]["low"]) == 1
     volts = tmp_path / "volts.npy"
     np.save(volts, np.load(long_signal) * 1e-6)
-    run_cli("predict", str(forest), str(long_signal))
+    assert run_cli("predict", str(forest_file), str(long_signal)) == 0
     assert "units match" not in caplog.text
-    run_cli("predict", str(forest), str(volts))
-    assert "volts.npy: 1 of 1 signals" in caplog.text and "units match" in caplog.text
+    assert run_cli("predict", str(forest_file), str(volts)) == 0
+    assert "volts.npy: 1 of 1 signals have a channel" in caplog.text
+
+
+def test_evaluate_names_the_recordings_in_other_units(forest_file, synthetic_folder, tmp_path,
+                                                      caplog):
+    shutil.copytree(synthetic_folder, tmp_path / "data")
+    np.save(tmp_path / "data" / "fast03.npy", np.load(synthetic_folder / "fast03.npy") * 1e3)
+    assert run_cli("evaluate", str(forest_file), "--data", str(tmp_path / "data"),
+                   "--fs-hz", "100") == 0
+    assert "1 of 24 signals (fast03) have a channel" in caplog.text
+
+
+def test_model_file_without_an_amplitude_range_is_not_checked(forest_file, caplog):
+    from neurosort.states.modelfile import load_model
+
+    trained = load_model(forest_file)
+    del trained.card["channel_std_range"]
+    with caplog.at_level(logging.INFO, logger="neurosort"):
+        trained.check_amplitude([np.ones((1, 500))], "old.pt")
+    assert "old.pt: the model card has no training amplitude range" in caplog.text
 
 
 def test_scale_free_model_does_not_mind_the_units(model_file, long_signal, tmp_path, caplog):

@@ -148,3 +148,11 @@ def test_log_mean_lets_one_confident_window_outweigh_several_lukewarm_ones():
     assert log_mean.sum() == pytest.approx(1.0)
     with pytest.raises(InputError):
         recording_probabilities(probabilities, owners, "median")
+
+
+def test_per_recording_accuracy_counts_each_recordings_windows():
+    from neurosort.states.evaluate import per_recording_accuracy
+
+    correct = np.array([True, False, False, True, True])
+    accuracy = per_recording_accuracy(correct, owners=np.array([3, 1, 3, 1, 1]))
+    np.testing.assert_allclose(accuracy, [2 / 3, 1 / 2])

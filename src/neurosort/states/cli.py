@@ -213,7 +213,7 @@ def run_train(args) -> int:
         "n_recordings": len(recordings),
         "n_windows": int(len(windows)),
         "median_recording_samples": int(np.median([s.shape[1] for s in recordings.signals])),
-        "recording_std_range": amplitude_range(recordings.signals),
+        "channel_std_range": amplitude_range(recordings.signals),
         "recordings_per_class": dict(zip(recordings.class_names,
                                          np.bincount(recordings.labels).tolist(), strict=True)),
         "training_seconds": round(time.perf_counter() - start, 2),
@@ -251,7 +251,7 @@ def run_evaluate(args) -> int:
     trained = load_model(args.model_file)
     recordings = load_recordings(args.data, args.task or trained.task, args.fs_hz, args.labels)
     trained.check_task(recordings.task, recordings.class_names, str(args.model_file))
-    trained.check_amplitude(recordings.signals, str(args.data))
+    trained.check_amplitude(recordings.signals, str(args.data), recordings.recording_ids)
     if abs(recordings.sampling_frequency_hz - trained.sampling_frequency_hz) > 1e-3:
         raise InputError(f"{args.data}: sampling rate {recordings.sampling_frequency_hz:g} Hz, "
                          f"the model expects {trained.sampling_frequency_hz:g} Hz")

@@ -189,30 +189,37 @@ def score_fold(
         predict_seconds_per_window=per_window_seconds,
         history=history.to_dict() if history is not None else None,
         recording_outcomes=recording_outcomes(
-            recordings, record_index, record_probabilities, classifier.classes_,
-            window_correct=y_window == predicted, window_owners=owners[test],
+            recordings, record_index, predicted_record, record_probabilities,
+            classifier.classes_, per_recording_accuracy(y_window == predicted, owners[test]),
         ),
     )
 
 
+def per_recording_accuracy(window_correct: np.ndarray, owners: np.ndarray) -> np.ndarray:
+    """Fraction of each recording's windows classified right, recordings in sorted order."""
+    _, inverse = np.unique(owners, return_inverse=True)
+    return np.bincount(inverse, weights=window_correct) / np.bincount(inverse)
+
+
 def recording_outcomes(
-    recordings: Recordings, record_index: np.ndarray, probabilities: np.ndarray,
-    classes: np.ndarray, window_correct: np.ndarray, window_owners: np.ndarray,
+    recordings: Recordings, record_index: np.ndarray, predicted: np.ndarray,
+    probabilities: np.ndarray, classes: np.ndarray, window_accuracy: np.ndarray,
 ) -> list[dict]:
     """Per test recording: its class, the predicted class, the aggregated probabilities and
     the fraction of its windows classified right (which recordings a model gets wrong)."""
     names = recordings.class_names
-    outcomes = []
-    for index, row in zip(record_index, probabilities, strict=True):
-        outcomes.append({
+    return [
+        {
             "recording": recordings.recording_ids[index],
             "label": names[recordings.labels[index]],
-            "predicted": names[classes[row.argmax()]],
-            "probabilities": {names[c]: round(float(p), 4) for c, p in zip(classes, row,
-                                                                           strict=True)},
-            "window_accuracy": float(window_correct[window_owners == index].mean()),
-        })
-    return outcomes
+            "predicted": names[label],
+            "probabilities": {names[c]: round(float(p), 4)
+                              for c, p in zip(classes, row, strict=True)},
+            "window_accuracy": float(accuracy),
+        }
+        for index, label, row, accuracy in zip(
+            record_index, predicted, probabilities, window_accuracy, strict=True)
+    ]
 
 
 def cross_validate(

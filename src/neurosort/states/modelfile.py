@@ -20,14 +20,16 @@ FORMAT_VERSION = 1
 AMPLITUDE_TOLERANCE = 10.0
 
 
-def signal_stds(signals) -> np.ndarray:
-    return np.array([float(np.std(signal)) for signal in signals])
+def channel_stds(signals) -> np.ndarray:
+    """(n_signals, n_channels): the standard deviation of each channel of each signal."""
+    return np.stack([np.asarray(signal, dtype=np.float64).std(axis=1) for signal in signals])
 
 
-def amplitude_range(signals) -> list[float]:
-    """[smallest, largest] standard deviation of the recordings: the card's note of their units."""
-    stds = signal_stds(signals)
-    return [float(stds.min()), float(stds.max())]
+def amplitude_range(signals) -> dict:
+    """Per channel, the smallest and largest standard deviation over the recordings: the card's
+    note of the units the model was trained in."""
+    stds = channel_stds(signals)
+    return {"low": stds.min(axis=0).tolist(), "high": stds.max(axis=0).tolist()}
 
 
 @dataclass(frozen=True)
@@ -53,24 +55,33 @@ class TrainedModel:
     @property
     def reads_absolute_amplitude(self) -> bool:
         """Whether predictions depend on the signal's scale (and so on its units)."""
-        return self.model == "spectral_rf" or self.window.scaling != "recording"
+        return self.window.scaling != "recording"
 
-    def check_amplitude(self, signals, where: str) -> None:
-        """Warn when a scale-dependent model meets signals whose standard deviation lies more
-        than 10x outside its training recordings' range: other units, most likely."""
-        trained_range = self.card.get("recording_std_range")
-        if not self.reads_absolute_amplitude or not trained_range:
+    def check_amplitude(self, signals, where: str, names: tuple[str, ...] | None = None) -> None:
+        """Warn when a scale-dependent model meets signals with a channel whose standard
+        deviation lies more than 10x outside the training recordings' range: other units,
+        most likely."""
+        if not self.reads_absolute_amplitude:
             return
-        low, high = trained_range
-        stds = signal_stds(signals)
-        outside = (stds < low / AMPLITUDE_TOLERANCE) | (stds > high * AMPLITUDE_TOLERANCE)
+        trained = self.card.get("channel_std_range")
+        if trained is None:
+            logger.info("%s: the model card has no training amplitude range (a model file "
+                        "from an earlier version); the units are not checked", where)
+            return
+        low, high = np.asarray(trained["low"]), np.asarray(trained["high"])
+        stds = channel_stds(signals)
+        if stds.shape[1] != len(low):
+            return  # a channel mismatch, reported where the windows are cut
+        outside = ((stds < low / AMPLITUDE_TOLERANCE) | (stds > high * AMPLITUDE_TOLERANCE)).any(1)
         if outside.any():
+            named = f" ({', '.join(np.asarray(names)[outside][:5])})" if names else ""
             logger.warning(
-                "%s: %d of %d signals have a standard deviation (median %.3g) more than %gx "
-                "outside the training recordings' %.3g to %.3g; this %s model reads absolute "
+                "%s: %d of %d signals%s have a channel whose standard deviation lies more than "
+                "%gx outside the training recordings' (%s); this %s model reads absolute "
                 "amplitude (scaling %s), so check that the units match",
-                where, outside.sum(), len(stds), np.median(stds[outside]), AMPLITUDE_TOLERANCE,
-                low, high, self.model, self.window.scaling,
+                where, outside.sum(), len(stds), named, AMPLITUDE_TOLERANCE,
+                ", ".join(f"{a:.3g} to {b:.3g}" for a, b in zip(low, high, strict=True)),
+                self.model, self.window.scaling,
             )
 
     def check_task(self, task: str, class_names: tuple[str, ...], where: str) -> None:
