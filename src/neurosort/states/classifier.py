@@ -69,7 +69,6 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         network_options: dict | None = None,
         crop_samples: int = 0,
         n_inference_crops: int = 1,
-        amplitude_jitter: float = 0.0,
         global_scaling: bool = False,
         class_weighting: str = "balanced",
         max_epochs: int = 60,
@@ -86,7 +85,6 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         self.network_options = network_options
         self.crop_samples = crop_samples
         self.n_inference_crops = n_inference_crops
-        self.amplitude_jitter = amplitude_jitter
         self.global_scaling = global_scaling
         self.class_weighting = class_weighting
         self.max_epochs = max_epochs
@@ -127,11 +125,10 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             patience_epochs=self.patience_epochs, seed=self.seed, device=self.device,
         )
         crop = self._random_crop if 0 < self.crop_samples < self.n_samples_ else None
-        augment = self._augment if crop or self.amplitude_jitter > 0 else None
         validation = None if val is None else (inputs[val], targets[val])
         self.history_ = train_model(
             self.network_, (inputs[train], targets[train]), validation,
-            loss, config, train_transform=augment, val_transform=crop,
+            loss, config, train_transform=crop, val_transform=crop,
         )
         self.network_.cpu().eval()
         return self
@@ -160,17 +157,6 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         return ((X - self.scale_mean_[None, :, None]) / self.scale_std_[None, :, None]).astype(
             np.float32
         )
-
-    def _augment(self, batch, generator):
-        """Training batches: random crops, then each window times a log-normal gain."""
-        import torch
-
-        if 0 < self.crop_samples < self.n_samples_:
-            batch = self._random_crop(batch, generator)
-        if self.amplitude_jitter > 0:
-            noise = torch.randn(len(batch), 1, 1, generator=generator)
-            batch = batch * torch.exp(self.amplitude_jitter * noise)
-        return batch
 
     def _random_crop(self, batch, generator):
         import torch
