@@ -97,6 +97,7 @@ def _model_arguments(parser: argparse.ArgumentParser, model_required: bool) -> N
                         "learning-rate schedule over all training recordings")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--weight-decay", type=float, help="AdamW weight decay")
     parser.add_argument("--subclasses", action=argparse.BooleanOptionalAction,
                         help="train on the recordings' subclasses (Bonn: the five sets) and "
                         "sum their probabilities per class (default: on for Bonn's task "
@@ -148,7 +149,7 @@ def _resolved(args, recordings):
         "validation_fraction": args.validation_fraction,
         "class_weighting": args.class_weighting,
         "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-        "device": args.device,
+        "weight_decay": args.weight_decay, "device": args.device,
     }
     subclasses = args.subclasses
     if subclasses is None:
