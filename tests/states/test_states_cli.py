@@ -63,9 +63,11 @@ def test_training_options_reach_the_model_card(synthetic_folder, tmp_path):
     path = tmp_path / "unweighted.pt"
     assert run_cli("train", "--data", str(synthetic_folder), "--task", "rhythm", "--model", "cnn",
                    "--out", str(path), *TRAIN_OPTIONS, "--max-epochs", "2",
-                   "--class-weighting", "none", "--validation-fraction", "0.25") == 0
+                   "--class-weighting", "none", "--validation-fraction", "0.25",
+                   "--weight-decay", "0.01") == 0
     card = load_model(path).card
     assert card["parameters"]["class_weighting"] == "none"
+    assert card["parameters"]["weight_decay"] == 0.01
     assert card["parameters"]["validation_fraction"] == 0.25
     assert card["early_stopping"].startswith("validation loss on 25%")
     assert len(card["history"]["val_loss"]) == len(card["history"]["train_loss"]) <= 2
