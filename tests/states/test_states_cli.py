@@ -12,12 +12,21 @@ TRAIN_OPTIONS = ("--fs-hz", "100", "--window-samples", "100", "--hop-samples", "
                  "--max-epochs", "8", "--patience", "3", "--threads", "1")
 
 
+def trained_file(model, folder, tmp_path_factory):
+    path = tmp_path_factory.mktemp(f"states_{model}") / f"{model}.pt"
+    assert run_cli("train", "--data", str(folder), "--task", "rhythm",
+                   "--model", model, "--out", str(path), *TRAIN_OPTIONS) == 0
+    return path
+
+
 @pytest.fixture(scope="module")
 def model_file(synthetic_folder, tmp_path_factory):
-    path = tmp_path_factory.mktemp("states_model") / "rhythm.pt"
-    assert run_cli("train", "--data", str(synthetic_folder), "--task", "rhythm",
-                   "--model", "cnn", "--out", str(path), *TRAIN_OPTIONS) == 0
-    return path
+    return trained_file("cnn", synthetic_folder, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def forest_file(synthetic_folder, tmp_path_factory):
+    return trained_file("spectral_rf", synthetic_folder, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -102,14 +111,6 @@ def test_predict_streams_states_and_recommendations(model_file, long_signal, tmp
     assert rows[-1]["stimulation"]["frequency_hz"] == 130
     assert all(r["latency_ms"] > 0 for r in rows)
     assert capsys.readouterr().out.splitlines()[0].startswith("start_s,end_s,p_fast,p_slow")
-
-
-@pytest.fixture(scope="module")
-def forest_file(synthetic_folder, tmp_path_factory):
-    path = tmp_path_factory.mktemp("states_forest") / "forest.pt"
-    assert run_cli("train", "--data", str(synthetic_folder), "--task", "rhythm",
-                   "--model", "spectral_rf", "--out", str(path), *TRAIN_OPTIONS) == 0
-    return path
 
 
 def test_scale_dependent_model_warns_of_other_units(forest_file, long_signal, tmp_path,
