@@ -148,3 +148,40 @@ def test_evaluate_writes_an_embedding_page_when_features_exist(small_recording, 
     (out / "features.npy").unlink()
     assert run_cli(capsys, "evaluate", out, "--ground-truth", small_recording)[0] == 0
     assert not (out / "evaluation.html").exists()
+
+
+def test_out_never_replaces_files_neurosort_did_not_write(small_recording, tmp_path, capsys,
+                                                          monkeypatch):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    for command in ("sort", "detect"):
+        code, _, stderr = run_cli(capsys, command, small_recording, "--out", mine)
+        assert code == 1 and "neurosort did not write" in stderr
+    (tmp_path / "a_file").write_text("keep")
+    code, _, stderr = run_cli(capsys, "detect", small_recording, "--out", tmp_path / "a_file")
+    assert code == 1 and "is not a folder" in stderr
+    monkeypatch.chdir(mine)
+    for out in (".", "..", ""):
+        code, _, stderr = run_cli(capsys, "detect", small_recording, "--out", out)
+        assert code == 1 and "working folder" in stderr
+    assert (mine / "notes.txt").read_text() == (tmp_path / "a_file").read_text() == "keep"
+
+
+def test_out_replaces_an_earlier_output_whole(small_recording, tmp_path, capsys):
+    out = tmp_path / "peaks"
+    assert run_cli(capsys, "detect", small_recording, "--out", out)[0] == 0
+    (out / "stale.txt").write_text("from an earlier run")
+    assert run_cli(capsys, "detect", small_recording, "--out", out)[0] == 0
+    assert (out / "peaks.npz").is_file() and not (out / "stale.txt").exists()
+
+
+def test_a_phy_folder_is_replaced_only_by_a_phy_export(tmp_path):
+    from neurosort.errors import InputError
+    from neurosort.output import check_replaceable
+
+    (tmp_path / "phy").mkdir()
+    (tmp_path / "phy" / "params.py").write_text("dat_path = 'x'")
+    assert check_replaceable(tmp_path / "phy", marker="params.py") == tmp_path / "phy"
+    with pytest.raises(InputError, match="no params.py"):
+        check_replaceable(tmp_path, marker="params.py")

@@ -56,9 +56,11 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_sort(args: argparse.Namespace) -> int:
+    from neurosort.output import check_replaceable
     from neurosort.pipeline import sort
 
     config = _config(args)
+    check_replaceable(args.out)
     recording = _load_recording(args)
     result = sort(recording, config, args.out, report=not args.no_report)
     print(f"{len(result.spikes)} spikes in {len(result.unit_ids)} units -> {args.out}")
@@ -68,9 +70,10 @@ def cmd_sort(args: argparse.Namespace) -> int:
 def cmd_detect(args: argparse.Namespace) -> int:
     from neurosort.detection import detect_recording
     from neurosort.log import StageTimer
-    from neurosort.output import write_peaks
+    from neurosort.output import check_replaceable, write_peaks
 
     config = _config(args)
+    check_replaceable(args.out)
     recording = _load_recording(args)
     timer = StageTimer()
     peaks = detect_recording(recording, config, timer)

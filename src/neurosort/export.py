@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 from neurosort.config import PreprocessConfig, SortConfig
 from neurosort.errors import InputError
 from neurosort.log import get_logger
-from neurosort.output import read_config, read_result
+from neurosort.output import check_replaceable, read_config, read_result
 from neurosort.types import Recording, SortResult
 
 logger = get_logger(__name__)
@@ -101,6 +101,7 @@ def export_phy(
     recording; templates use at most 500 spikes per unit. PC features cost one pass over
     every spike; ``compute_pc_features=False`` skips them (Phy's feature view stays empty).
     """
+    check_replaceable(phy_dir, marker="params.py")
     result = read_result(out_dir)
     config = read_config(out_dir)
     if len(result.unit_ids) == 0:

@@ -88,14 +88,35 @@ def run_info(config: SortConfig, status: str, timings_s: dict[str, float], **ext
     }
 
 
+def check_replaceable(folder: str | Path, marker: str = "run.json") -> Path:
+    """``folder`` if writing there replaces nothing but an earlier output of the same kind.
+
+    A folder may be (re)written when it does not exist, is empty, or holds ``marker`` (a
+    previous output). Anything else, and the working folder or one of its parents, is an
+    InputError: replacing it would delete files neurosort did not write.
+    """
+    folder = Path(folder)
+    resolved = folder.resolve()
+    if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
+        raise InputError(f"{folder}: is the working folder or one of its parents; "
+                         "name a new output folder")
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / marker).exists():
+        raise InputError(f"{folder}: folder holds files neurosort did not write (no {marker}); "
+                         "name a new or empty output folder")
+    return folder
+
+
 @contextmanager
 def staged_folder(out_dir: str | Path) -> Iterator[Path]:
     """A temporary sibling folder renamed to ``out_dir`` only when the block succeeds.
 
-    An existing ``out_dir`` is replaced at that moment, so a reader never sees a mix of
-    old and new files, and a failed run never leaves a folder that looks complete.
+    An existing ``out_dir`` (only ever an earlier neurosort output: ``check_replaceable``) is
+    replaced at that moment, so a reader never sees a mix of old and new files, and a failed
+    run never leaves a folder that looks complete.
     """
-    out_dir = Path(out_dir)
+    out_dir = check_replaceable(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
