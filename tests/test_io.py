@@ -324,6 +324,20 @@ def test_raw_size_not_a_multiple_of_frame(tmp_path):
         load_recording(tmp_path / "odd.raw", sampling_frequency_hz=FS)
 
 
+@pytest.mark.parametrize("dtype", ["object", "bool", "U4", "nope", "datetime64[s]"])
+def test_raw_dtype_must_be_an_integer_or_float_type(tmp_path, dtype):
+    np.zeros(16, dtype=np.int16).tofile(tmp_path / "ok.raw")
+    with pytest.raises(InputError, match=r"ok\.raw: dtype .* is not an integer or float"):
+        load_recording(tmp_path / "ok.raw", sampling_frequency_hz=FS, dtype=dtype, n_channels=1)
+
+
+def test_raw_needs_at_least_one_channel(tmp_path):
+    np.zeros(16, dtype=np.int16).tofile(tmp_path / "ok.raw")
+    with pytest.raises(InputError, match="n_channels must be at least 1, not -2"):
+        load_recording(tmp_path / "ok.raw", sampling_frequency_hz=FS, dtype="int16",
+                       n_channels=-2)
+
+
 def test_truncated_mda(tmp_path, traces):
     folder = write_spikeforest(tmp_path / "sf", traces, np.ones((3, 2)))
     raw = folder / "raw.mda"

@@ -379,6 +379,17 @@ def _read_npy_traces(path: Path, n_channels: int | None) -> _LoadedTraces:
     return _LoadedTraces(traces, info.get("sample_rate"), traces.dtype)
 
 
+def _sample_dtype(path: Path, dtype: str) -> np.dtype:
+    """``dtype`` as a numpy integer or float type; anything else is an InputError."""
+    try:
+        sample_dtype = np.dtype(dtype)
+    except (TypeError, ValueError):
+        sample_dtype = None
+    if sample_dtype is None or sample_dtype.kind not in "iuf":
+        raise InputError(f"{path}: dtype {dtype!r} is not an integer or float sample type")
+    return sample_dtype
+
+
 def _read_binary_traces(path: Path, dtype: str | None, n_channels: int | None) -> _LoadedTraces:
     info = _sidecar_info(path)
     dtype = dtype or info.get("dtype")
@@ -388,8 +399,9 @@ def _read_binary_traces(path: Path, dtype: str | None, n_channels: int | None) -
             f"{path}: raw binary needs dtype and n_channels "
             f"(arguments or an {_SIDECAR_NAME} sidecar)"
         )
-    with _reading(path):
-        sample_dtype = np.dtype(dtype)
+    sample_dtype = _sample_dtype(path, dtype)
+    if n_channels < 1:
+        raise InputError(f"{path}: n_channels must be at least 1, not {n_channels}")
     frame_bytes = sample_dtype.itemsize * n_channels
     size = path.stat().st_size
     if size % frame_bytes:
