@@ -224,3 +224,27 @@ def test_bonn_model_trained_on_sets_predicts_the_task_classes(data_dir, tmp_path
     assert trained.classifier.labels_.tolist() == [0, 1, 2, 3, 4]
     windows = np.zeros((3, 1, 178), np.float32)
     assert trained.predict_proba(windows).shape == (3, 3)
+
+
+def test_flat_windows_recommend_nothing(model_file, long_signal, tmp_path):
+    signal = np.load(long_signal)
+    signal[1200:1500] = 7.0
+    np.save(tmp_path / "lost_contact.npy", signal)
+    rows_file = tmp_path / "rows.jsonl"
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"confidence_threshold": 0.5, "states": {
+        "fast": {"frequency_hz": 130, "amplitude_ma": 2, "pulse_width_us": 60, "duration_min": 1},
+        "slow": {"frequency_hz": 0, "amplitude_ma": 0, "pulse_width_us": 0, "duration_min": 0},
+    }}))
+    assert run_cli("predict", str(model_file), str(tmp_path / "lost_contact.npy"),
+                   "--policy", str(policy), "--out", str(rows_file)) == 0
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
+    flat = [r for r in rows if r["start_s"] >= 12 and r["end_s"] <= 15]
+    assert flat and all(r["state"] == "unknown" and r["stimulation"] is None for r in flat)
+    assert rows[-1]["state"] == "fast"
+
+
+def test_constant_signal_is_an_input_error(model_file, tmp_path):
+    np.save(tmp_path / "flat.npy", np.zeros(4000))
+    with pytest.raises(InputError, match="flat.npy: constant signal"):
+        run_cli("predict", str(model_file), str(tmp_path / "flat.npy"))

@@ -47,6 +47,8 @@ def check_stream_input(trained: TrainedModel, signal: np.ndarray,
     if signal.shape[1] < trained.window.length_samples:
         raise InputError(f"{where}: signal of {signal.shape[1]} samples is shorter than one "
                          f"window ({trained.window.length_samples} samples)")
+    if np.all(signal == signal[:, :1]):
+        raise InputError(f"{where}: constant signal (every sample equal): nothing to classify")
 
 
 def stream_predict(
@@ -64,8 +66,9 @@ def stream_predict(
 
     The smoothed state is the argmax of the mean probabilities of the last
     ``smoothing_windows`` windows; below the confidence threshold (the policy's when given)
-    the state is ``unknown`` and nothing is recommended. Per-recording scaling uses the last
-    ``history_samples`` samples (default: the median training recording length).
+    the state is ``unknown`` and nothing is recommended; so it is in a flat window (a lost
+    contact: every sample equal), which does not enter the smoothing. Per-recording scaling
+    uses the last ``history_samples`` samples (default: the median training recording length).
     """
     check_stream_input(trained, signal, sampling_frequency_hz, where)
     length = trained.window.length_samples
@@ -83,15 +86,17 @@ def stream_predict(
     for start in window_starts(signal.shape[1], length, hop):
         began = time.perf_counter()
         window = signal[:, start : start + length]
+        flat = bool(np.all(window == window[:, :1]))
         if scaler is not None:
             window = scaler.scale(window, int(start + length))
         probabilities = trained.predict_proba(window[None].astype(np.float32))[0]
         latency_ms = (time.perf_counter() - began) * 1000
-        recent.append(probabilities)
-        smoothed = np.mean(recent, axis=0)
+        if not flat:
+            recent.append(probabilities)
+        smoothed = np.zeros_like(probabilities) if flat or not recent else np.mean(recent, 0)
         confidence = float(smoothed.max())
         state = trained.class_names[int(smoothed.argmax())]
-        state = state if confidence >= threshold else UNKNOWN_STATE
+        state = state if confidence >= threshold and not flat else UNKNOWN_STATE
         stimulation = policy.recommend(state, confidence) if policy else None
         rows.append({
             "start_s": start / sampling_frequency_hz,
