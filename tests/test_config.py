@@ -48,10 +48,16 @@ def test_set_coerces_types():
 
 @pytest.mark.parametrize(
     "assignment",
-    ["detect.polarity=up", "detect.threshold_mad=0", "preprocess.bandpass_low_hz=7000"],
+    ["detect.polarity=up", "detect.threshold_mad=0", "preprocess.bandpass_low_hz=7000",
+     "detect.threshold_mad=nan", "detect.threshold_mad=inf", "detect.dead_time_ms=-1",
+     "cluster.n_units=-1", "cluster.merge_max_difference_sigma=-1",
+     "cluster.refractory_period_ms=-1", "preprocess.notch_hz=-50",
+     "preprocess.notch_quality=0", "preprocess.filter_order=0", "detect.cnn_probability=2",
+     "detect.cnn_probability=nan", "seed=-1"],
 )
 def test_validate_rejects_out_of_range(assignment):
-    with pytest.raises(ConfigError):
+    key = assignment.split("=")[0].split(".")[-1]
+    with pytest.raises(ConfigError, match=key):
         validate(with_overrides(SortConfig(), [assignment]))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -219,6 +220,7 @@ def validate(config: SortConfig) -> SortConfig:
             raise ConfigError(
                 f"config key {key}: {value!r} not one of {', '.join(sorted(allowed))}"
             )
+    _check_finite(config)
     pre = config.preprocess
     if not 0 <= pre.bandpass_low_hz < pre.bandpass_high_hz:
         raise ConfigError("preprocess: need 0 <= bandpass_low_hz < bandpass_high_hz")
@@ -233,9 +235,39 @@ def validate(config: SortConfig) -> SortConfig:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"config key {key}: must be > 0, got {value}")
-    if config.features.training_steps < 0:
-        raise ConfigError("config key features.training_steps: must be >= 0")
+    not_negative = {
+        "features.training_steps": config.features.training_steps,
+        "detect.dead_time_ms": config.detect.dead_time_ms,
+        "detect.exclusion_radius_um": config.detect.exclusion_radius_um,
+        "waveforms.neighbourhood_radius_um": config.waveforms.neighbourhood_radius_um,
+        "cluster.n_units": config.cluster.n_units,
+        "cluster.merge_max_difference_sigma": config.cluster.merge_max_difference_sigma,
+        "cluster.refractory_period_ms": config.cluster.refractory_period_ms,
+        "preprocess.notch_hz": pre.notch_hz,
+        "seed": config.seed,
+    }
+    for key, value in not_negative.items():
+        if value < 0:
+            raise ConfigError(f"config key {key}: must be >= 0, got {value}")
+    if not 0 <= config.detect.cnn_probability <= 1:
+        raise ConfigError("config key detect.cnn_probability: must lie in [0, 1], got "
+                          f"{config.detect.cnn_probability}")
+    if pre.filter_order < 1 or pre.notch_quality <= 0:
+        raise ConfigError("preprocess: filter_order must be >= 1 and notch_quality > 0")
     return config
+
+
+def _check_finite(config: SortConfig) -> None:
+    """Every number in the configuration is finite (NaN passes every comparison check)."""
+    for section in fields(config):
+        values = getattr(config, section.name)
+        items = (
+            [(f"{section.name}.{f.name}", getattr(values, f.name)) for f in fields(values)]
+            if is_dataclass(values) else [(section.name, values)]
+        )
+        for key, value in items:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"config key {key}: must be a finite number, got {value}")
 
 
 __all__ = [
