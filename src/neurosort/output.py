@@ -96,8 +96,8 @@ def check_replaceable(folder: str | Path, marker: str = "run.json") -> Path:
     InputError: replacing it would delete files neurosort did not write.
     """
     folder = Path(folder)
-    resolved = folder.resolve()
-    if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
+    working = Path.cwd().resolve()
+    if folder.resolve() in (working, *working.parents):
         raise InputError(f"{folder}: is the working folder or one of its parents; "
                          "name a new output folder")
     if folder.exists() and not folder.is_dir():
