@@ -102,6 +102,8 @@ def _write_bad_inputs(folder):
     (folder / "corrupt.npz").write_bytes(b"PK\x03\x04 this is not a zip archive")
     (folder / "unknown.xyz").write_bytes(b"\x00" * 64)
     (folder / "bad.toml").write_text("[detect]\nthreshhold_mad = 4\n")
+    save_npz_recording(folder / "tiny.npz", good[:200], fs)
+    save_npz_recording(folder / "low_rate.npz", good, 500.0)
 
 
 BAD_INPUTS = [
@@ -120,6 +122,11 @@ BAD_INPUTS = [
     ("good.npz", ["--config", "{folder}/bad.toml"], "threshold_mad"),
     ("good.npz", ["--set", "detect.nosuchkey=1"], "threshold_mad"),
     ("short.npz", [], "short.npz"),
+    ("tiny.npz", [], "tiny.npz: 200 samples is too short"),
+    ("low_rate.npz", [], "low_rate.npz: sampled at 500 Hz"),
+    ("good.npz", ["--gain-uv", "nan"], "gain must be finite"),
+    ("good.npz", ["--set", "preprocess.chunk_duration_s=1e-9"], "chunk_duration_s"),
+    ("good.npz", ["--set", "detect.dead_time_ms=1e12"], "dead_time_ms"),
 ]
 
 
@@ -134,6 +141,80 @@ def test_bad_input_exits_1_with_one_line(tmp_path, capsys, name, extra, must_men
     assert len(lines) == 1, stderr
     assert lines[0].startswith("neurosort: error:") and must_mention in lines[0]
     assert not (out / "spikes.npz").exists()
+
+
+@pytest.fixture(scope="module")
+def sorted_folder(small_recording, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sorted") / "out"
+    args = ["--no-progress", "sort", str(small_recording), "--out", str(out), "--no-report"]
+    assert main(args) == 0
+    return out
+
+
+def _write_truth(path, times, sampling_frequency_hz=24000.0):
+    times = np.asarray(times, dtype=np.int64)
+    np.savez(
+        path,
+        spike_times=times,
+        spike_units=np.zeros(times.size, np.int32),
+        sampling_frequency=sampling_frequency_hz,
+    )
+    return path
+
+
+MISMATCHED_TRUTHS = [
+    ([100, 5000, 10**9], 24000.0, "1 of 3 spikes lie outside the recording"),
+    ([100, 5000], 30000.0, "sampled at 30000 Hz"),
+    ([], 24000.0, "no ground-truth spikes"),
+]
+
+
+@pytest.mark.parametrize("times, rate, message", MISMATCHED_TRUTHS)
+def test_ground_truth_of_another_recording_is_refused(
+    small_recording, sorted_folder, tmp_path, capsys, times, rate, message
+):
+    truth = _write_truth(tmp_path / "truth.npz", times, rate)
+    code, _, stderr = run_cli(capsys, "evaluate", sorted_folder, "--ground-truth", truth)
+    assert code == 1 and message in stderr and len(stderr.strip().splitlines()) == 1
+    out = tmp_path / "peaks"
+    code, _, stderr = run_cli(
+        capsys, "detect", small_recording, "--out", out, "--ground-truth", truth
+    )
+    assert code == 1 and message in stderr and not out.exists()
+
+
+@pytest.mark.parametrize("name", ["spikes.npz", "templates.npy"])
+def test_a_damaged_output_folder_is_named(small_recording, sorted_folder, tmp_path, capsys, name):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(sorted_folder, damaged)
+    (damaged / name).write_bytes((damaged / name).read_bytes()[:300])
+    code, _, stderr = run_cli(capsys, "evaluate", damaged, "--ground-truth", small_recording)
+    assert code == 1 and f"{name}: truncated or corrupt" in stderr
+
+
+def test_evaluate_refuses_a_zero_sampling_rate(small_recording, sorted_folder, capsys):
+    code, _, stderr = run_cli(
+        capsys, "evaluate", sorted_folder, "--ground-truth", small_recording,
+        "--sampling-frequency", "0",
+    )
+    assert code == 1 and "sampling rate must be positive" in stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["detect", "rec.npz", "--out", "x", "--pr-curve"],
+        ["detect", "rec.npz", "--out", "x", "--match-window-ms", "-1"],
+        ["evaluate", "out", "--ground-truth", "t.npz", "--match-window", "-3"],
+        ["evaluate", "out", "--ground-truth", "t.npz", "--snr-threshold", "nan"],
+    ],
+)
+def test_usage_errors_exit_2(args):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
 
 
 def test_evaluate_writes_an_embedding_page_when_features_exist(small_recording, tmp_path, capsys):

@@ -53,7 +53,9 @@ def test_set_coerces_types():
      "cluster.n_units=-1", "cluster.merge_max_difference_sigma=-1",
      "cluster.refractory_period_ms=-1", "preprocess.notch_hz=-50",
      "preprocess.notch_quality=0", "preprocess.filter_order=0", "detect.cnn_probability=2",
-     "detect.cnn_probability=nan", "seed=-1"],
+     "detect.cnn_probability=nan", "seed=-1", "preprocess.chunk_duration_s=1e-9",
+     "detect.dead_time_ms=1e12", "cluster.max_spikes_to_fit=1", "cluster.max_units=0",
+     "features.device=gpu"],
 )
 def test_validate_rejects_out_of_range(assignment):
     key = assignment.split("=")[0].split(".")[-1]
@@ -66,3 +68,27 @@ def test_invalid_toml_names_file(tmp_path):
     path.write_text("[detect\n")
     with pytest.raises(ConfigError, match="bad.toml"):
         load_config(path)
+
+
+def test_config_that_is_not_utf8_names_file(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes("[detect]\nthreshold_mad = 4 # \xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="latin1.toml: not valid UTF-8"):
+        load_config(path)
+
+
+def test_a_numbered_gpu_is_a_valid_device():
+    assert validate(with_overrides(SortConfig(), ["features.device=cuda:1"]))
+
+
+def test_an_unavailable_device_is_a_one_line_error():
+    import torch
+
+    from neurosort.errors import NeurosortError
+    from neurosort.nn import resolve_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(NeurosortError, match="no cuda device here"):
+        resolve_device("cuda")

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from neurosort.errors import InputError
 from neurosort.evaluate import (
     UNIT_COLUMNS,
     detection_scores,
@@ -133,8 +134,11 @@ def test_sort_result_input_and_sampling_rate_check():
     result = SortResult(spikes(TIMES, LABELS), np.zeros((2, 10, 1)), FS, 1)
     assert evaluate(result, ground_truth(TIMES, LABELS)).summary["mean_accuracy"] == 1.0
     wrong_rate = SortResult(spikes(TIMES, LABELS), np.zeros((2, 10, 1)), 2 * FS, 1)
-    with pytest.raises(ValueError, match="Hz"):
+    with pytest.raises(InputError, match="Hz"):
         evaluate(wrong_rate, ground_truth(TIMES, LABELS))
+    too_short = SortResult(spikes(TIMES, LABELS), np.zeros((2, 10, 1)), FS, 1, n_samples=10)
+    with pytest.raises(InputError, match="outside the recording"):
+        evaluate(too_short, ground_truth(TIMES, LABELS))
 
 
 def test_best_match_accuracy_agrees_with_spikeinterface():

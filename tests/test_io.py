@@ -331,11 +331,35 @@ def test_raw_dtype_must_be_an_integer_or_float_type(tmp_path, dtype):
         load_recording(tmp_path / "ok.raw", sampling_frequency_hz=FS, dtype=dtype, n_channels=1)
 
 
-def test_raw_needs_at_least_one_channel(tmp_path):
+@pytest.mark.parametrize("n_channels", [-2, 0])
+def test_raw_needs_at_least_one_channel(tmp_path, n_channels):
     np.zeros(16, dtype=np.int16).tofile(tmp_path / "ok.raw")
-    with pytest.raises(InputError, match="n_channels must be at least 1, not -2"):
+    with pytest.raises(InputError, match=f"n_channels must be at least 1, not {n_channels}"):
         load_recording(tmp_path / "ok.raw", sampling_frequency_hz=FS, dtype="int16",
-                       n_channels=-2)
+                       n_channels=n_channels)
+
+
+@pytest.mark.parametrize(
+    "info, message",
+    [
+        ({"dtype": 5, "shape": [-1, 2]}, "'dtype' must be a string"),
+        ({"dtype": "int16", "shape": "ab"}, "'shape' must be a list"),
+        ({"dtype": "int16", "shape": [-1, "x"]}, "'shape' must be a list"),
+        ({"dtype": "int16", "shape": [-1, 2], "sample_rate": "fast"}, "'sample_rate' must be"),
+        ({"dtype": "int16", "shape": [-1, 2], "gain_uv": True}, "'gain_uv' must be a number"),
+    ],
+)
+def test_bad_sidecar_values_name_the_sidecar(tmp_path, info, message):
+    np.zeros(16, dtype=np.int16).tofile(tmp_path / "rec.raw")
+    (tmp_path / "info.json").write_text(json.dumps(info))
+    with pytest.raises(InputError, match=f"info.json: {message}"):
+        load_recording(tmp_path / "rec.raw", sampling_frequency_hz=FS)
+
+
+@pytest.mark.parametrize("gain_uv, offset_uv", [(float("nan"), None), (0.0, None), (1.0, np.inf)])
+def test_gain_and_offset_must_be_finite(traces, gain_uv, offset_uv):
+    with pytest.raises(InputError, match="gain must be finite and non-zero"):
+        load_recording(traces, sampling_frequency_hz=FS, gain_uv=gain_uv, offset_uv=offset_uv)
 
 
 def test_truncated_mda(tmp_path, traces):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from neurosort import __version__
 from neurosort.errors import NeurosortError
@@ -22,6 +25,22 @@ def _add_recording_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", help="sample type of raw binary input, e.g. int16")
     parser.add_argument("--n-channels", type=int, help="channel count of raw binary input")
     parser.add_argument("--gain-uv", type=float, help="microvolts per raw unit")
+
+
+def _non_negative(kind: type) -> Callable[[str], Any]:
+    """An argparse type: a finite number of ``kind`` >= 0."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {kind.__name__}: {text!r}") from None
+        if not math.isfinite(value) or value < 0:
+            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,39 +94,57 @@ def cmd_detect(args: argparse.Namespace) -> int:
     config = _config(args)
     check_replaceable(args.out)
     recording = _load_recording(args)
+    truth = _detection_truth(args, recording) if args.ground_truth else None
     timer = StageTimer()
     peaks = detect_recording(recording, config, timer)
     write_peaks(args.out, peaks, recording.sampling_frequency_hz, config, timer.seconds)
     print(f"{len(peaks)} peaks -> {Path(args.out) / 'peaks.npz'}")
-    if args.ground_truth:
-        from neurosort.evaluate import detection_scores
-        from neurosort.io import load_ground_truth
+    if truth is None:
+        return 0
+    from neurosort.evaluate import detection_scores
 
-        truth = load_ground_truth(args.ground_truth, sampling_frequency_hz=args.sampling_frequency)
-        window = int(round(args.match_window_ms * recording.sampling_frequency_hz / 1000.0))
-        scores = detection_scores(peaks["sample_index"], truth.sample_index, window)
-        print(json.dumps({k: round(float(v), 4) for k, v in scores.items()}))
-        if args.pr_curve:
-            from neurosort.detect_cnn import precision_recall_curve
+    window = int(round(args.match_window_ms * recording.sampling_frequency_hz / 1000.0))
+    scores = detection_scores(peaks["sample_index"], truth.sample_index, window)
+    print(json.dumps({k: round(float(v), 4) for k, v in scores.items()}))
+    if args.pr_curve:
+        from neurosort.detect_cnn import precision_recall_curve
 
-            for point in precision_recall_curve(recording, truth.sample_index, config, window):
-                print(json.dumps({k: round(float(v), 4) for k, v in point.items()}))
+        for point in precision_recall_curve(recording, truth.sample_index, config, window):
+            print(json.dumps({k: round(float(v), 4) for k, v in point.items()}))
     return 0
 
 
+def _detection_truth(args: argparse.Namespace, recording):
+    from neurosort.evaluate import check_ground_truth
+    from neurosort.io import load_ground_truth
+
+    truth = load_ground_truth(
+        args.ground_truth,
+        sampling_frequency_hz=args.sampling_frequency,
+        fallback_sampling_frequency_hz=recording.sampling_frequency_hz,
+    )
+    check_ground_truth(
+        truth, recording.sampling_frequency_hz, recording.n_samples, args.ground_truth
+    )
+    return truth
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from neurosort.evaluate import evaluate
+    from neurosort.evaluate import check_ground_truth, evaluate
     from neurosort.io import load_ground_truth, load_recording
     from neurosort.output import read_result
 
     result = read_result(args.out_dir)
     truth = load_ground_truth(
         args.ground_truth,
-        sampling_frequency_hz=args.sampling_frequency or result.sampling_frequency_hz,
+        sampling_frequency_hz=args.sampling_frequency,
+        fallback_sampling_frequency_hz=result.sampling_frequency_hz,
     )
     recording = None
     if args.recording:
         recording = load_recording(args.recording, sampling_frequency_hz=args.sampling_frequency)
+    n_samples = recording.n_samples if recording is not None else result.n_samples
+    check_ground_truth(truth, result.sampling_frequency_hz, n_samples, args.ground_truth)
     scores = evaluate(
         result,
         truth,
@@ -183,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arguments(detect)
     detect.add_argument("--out", required=True, help="output folder")
     detect.add_argument("--ground-truth", help="score detection against this ground truth")
-    detect.add_argument("--match-window-ms", type=float, default=0.5)
+    detect.add_argument("--match-window-ms", type=_non_negative(float), default=0.5)
     detect.add_argument(
         "--pr-curve", action="store_true", help="with --ground-truth: print the P/R curve"
     )
@@ -194,8 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--ground-truth", required=True, help="file with ground-truth spikes")
     evaluate.add_argument("--recording", help="recording, to measure unit SNR")
     evaluate.add_argument("--sampling-frequency", type=float, help="Hz; overrides the file's")
-    evaluate.add_argument("--match-window", type=int, default=30, help="samples (default 30)")
-    evaluate.add_argument("--snr-threshold", type=float, default=8.0)
+    evaluate.add_argument(
+        "--match-window", type=_non_negative(int), default=30, help="samples (default 30)"
+    )
+    evaluate.add_argument("--snr-threshold", type=_non_negative(float), default=8.0)
     evaluate.set_defaults(func=cmd_evaluate)
 
     demo = commands.add_parser("demo", help="sort and score a seeded synthetic recording")
@@ -231,8 +270,18 @@ def _add_plugin_commands(commands: argparse._SubParsersAction) -> None:
     add_train_encoder(commands)
 
 
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    if getattr(args, "pr_curve", False) and not args.ground_truth:
+        return "detect: --pr-curve needs --ground-truth"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problem = _usage_problem(args)
+    if problem:
+        parser.error(problem)
     configure(verbose=args.verbose, progress=not args.no_progress)
     try:
         return int(args.func(args) or 0)

@@ -11,6 +11,10 @@ from typing import Any, get_type_hints
 
 from neurosort.errors import NeurosortError
 
+MIN_CHUNK_DURATION_S = 0.1
+MAX_DEAD_TIME_MS = 1000.0
+DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
+
 
 class ConfigError(NeurosortError, ValueError):
     """A configuration value or key is invalid."""
@@ -173,9 +177,9 @@ def load_config(path: str | Path) -> SortConfig:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML ({error})") from error
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid UTF-8 TOML ({error})") from error
     try:
         return from_dict(SortConfig, data)
     except ConfigError as error:
@@ -254,7 +258,27 @@ def validate(config: SortConfig) -> SortConfig:
                           f"{config.detect.cnn_probability}")
     if pre.filter_order < 1 or pre.notch_quality <= 0:
         raise ConfigError("preprocess: filter_order must be >= 1 and notch_quality > 0")
+    _check_limits(config)
     return config
+
+
+def _check_limits(config: SortConfig) -> None:
+    """Values that pass the sign checks but cannot give a meaningful (or feasible) run."""
+    if config.preprocess.chunk_duration_s < MIN_CHUNK_DURATION_S:
+        raise ConfigError(f"config key preprocess.chunk_duration_s: must be >= "
+                          f"{MIN_CHUNK_DURATION_S} s, got {config.preprocess.chunk_duration_s}")
+    if config.detect.dead_time_ms > MAX_DEAD_TIME_MS:
+        raise ConfigError(f"config key detect.dead_time_ms: must be <= {MAX_DEAD_TIME_MS} ms, "
+                          f"got {config.detect.dead_time_ms}")
+    cluster = config.cluster
+    if cluster.max_spikes_to_fit < cluster.min_cluster_size or cluster.max_units < 1:
+        raise ConfigError("cluster: max_units must be >= 1 and max_spikes_to_fit >= "
+                          f"min_cluster_size ({cluster.min_cluster_size}), got "
+                          f"{cluster.max_units} and {cluster.max_spikes_to_fit}")
+    device_kind = config.features.device.partition(":")[0]
+    if device_kind not in DEVICE_KINDS:
+        raise ConfigError(f"config key features.device: {config.features.device!r} not one of "
+                          f"{', '.join(DEVICE_KINDS)} (cuda:N names one GPU)")
 
 
 def _check_finite(config: SortConfig) -> None:

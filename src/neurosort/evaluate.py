@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from neurosort.errors import InputError
 from neurosort.log import get_logger
 from neurosort.types import SPIKE_DTYPE, GroundTruth, Recording, SortResult
 
@@ -28,6 +29,7 @@ SNR_NOISE_PIECES = 10
 SNR_TEMPLATE_HALF_WIDTH_S = 1e-3
 SNR_FILTER_MARGIN_S = 20e-3
 MISSED_LABEL = -2
+TRUTH_END_TOLERANCE_S = 1e-3
 GREEDY_VECTOR_ROUNDS = 20
 
 UNIT_COLUMNS = (
@@ -99,7 +101,12 @@ def evaluate(
     on ``recording`` when given, else taken from ``ground_truth.unit_snr`` (one value per
     unit in ``ground_truth.unit_ids`` order), else NaN.
     """
-    spikes = _spikes_of(result, ground_truth)
+    spikes = _spikes_of(result)
+    if isinstance(result, SortResult):
+        n_samples = recording.n_samples if recording is not None else result.n_samples
+        check_ground_truth(ground_truth, result.sampling_frequency_hz, n_samples)
+    if recording is not None:
+        check_ground_truth(ground_truth, recording.sampling_frequency_hz, recording.n_samples)
     if match_window_samples < 0:
         raise ValueError(f"match_window_samples must be >= 0, got {match_window_samples}")
     gt_times = np.asarray(ground_truth.sample_index, dtype=np.int64)
@@ -162,17 +169,36 @@ def detection_scores(
     }
 
 
-def _spikes_of(result: SortResult | np.ndarray, ground_truth: GroundTruth) -> np.ndarray:
-    if isinstance(result, SortResult):
-        if not math.isclose(
-            result.sampling_frequency_hz, ground_truth.sampling_frequency_hz, rel_tol=1e-6
-        ):
-            raise ValueError(
-                f"sorting sampled at {result.sampling_frequency_hz} Hz but ground truth at "
-                f"{ground_truth.sampling_frequency_hz} Hz"
-            )
-        result = result.spikes
-    spikes = np.asarray(result)
+def check_ground_truth(
+    truth: GroundTruth,
+    sampling_frequency_hz: float,
+    n_samples: int | None = None,
+    label: str = "ground truth",
+) -> None:
+    """Raise InputError when ``truth`` cannot belong to a recording of this rate and length:
+    another sampling rate, no spikes, or spikes outside the recording (beyond a 1 ms margin)."""
+    if not math.isclose(truth.sampling_frequency_hz, sampling_frequency_hz, rel_tol=1e-6):
+        raise InputError(
+            f"{label}: sampled at {truth.sampling_frequency_hz:g} Hz but the recording at "
+            f"{sampling_frequency_hz:g} Hz (pass --sampling-frequency if a file's rate is wrong)"
+        )
+    times = np.asarray(truth.sample_index)
+    if times.size == 0:
+        raise InputError(f"{label}: no ground-truth spikes to compare with")
+    if n_samples is None:
+        return
+    margin = int(round(TRUTH_END_TOLERANCE_S * sampling_frequency_hz))
+    outside = (times < -margin) | (times >= n_samples + margin)
+    if outside.any():
+        raise InputError(
+            f"{label}: {int(outside.sum())} of {times.size} spikes lie outside the recording's "
+            f"{n_samples} samples (first at sample {int(times[outside][0])}): another "
+            "recording's ground truth, or another sampling rate?"
+        )
+
+
+def _spikes_of(result: SortResult | np.ndarray) -> np.ndarray:
+    spikes = np.asarray(result.spikes if isinstance(result, SortResult) else result)
     missing = {"sample_index", "unit_index"} - set(spikes.dtype.names or ())
     if missing:
         raise ValueError(f"spikes need fields {sorted(missing)} (expected {SPIKE_DTYPE})")

@@ -7,6 +7,7 @@ that names the file and the problem.
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 import zlib
@@ -164,11 +165,16 @@ def load_recording(
         label, name = f"<{type(source).__name__}>", "recording"
         loaded = _wrap_object(source, label, n_channels, scale_to_uv)
     fs = _first_given(sampling_frequency_hz, loaded.sampling_frequency_hz, None)
+    gain = _first_given(gain_uv, loaded.gain_uv, 1.0)
+    offset = _first_given(offset_uv, loaded.offset_uv, 0.0)
+    if not (math.isfinite(gain) and math.isfinite(offset) and gain != 0):
+        raise InputError(f"{label}: gain must be finite and non-zero and offset finite, "
+                         f"got gain {gain} uV and offset {offset} uV")
     recording = Recording(
         loaded.source,
         _checked_sampling_frequency(label, fs),
-        gain_uv=_first_given(gain_uv, loaded.gain_uv, 1.0),
-        offset_uv=_first_given(offset_uv, loaded.offset_uv, 0.0),
+        gain_uv=gain,
+        offset_uv=offset,
         channel_locations_um=loaded.channel_locations_um,
         name=name,
     )
@@ -215,6 +221,7 @@ def load_ground_truth(
     format: str | None = None,
     sampling_frequency_hz: float | None = None,
     peak_offset_samples: int | None = None,
+    fallback_sampling_frequency_hz: float | None = None,
 ) -> GroundTruth:
     """Ground-truth peak samples and units from a .mat, .npz or SpikeForest folder.
 
@@ -222,7 +229,8 @@ def load_ground_truth(
     :data:`QUIROGA_PEAK_OFFSET_SAMPLES` unless ``peak_offset_samples`` says otherwise (e.g. -27
     for the Harris tetrode excerpt). MEArec/generic ``.npz`` (``spike_times``/``spike_units`` or
     ``sample_index``/``unit_index``) already hold peaks; SpikeForest times are made 0-based.
-    Unit ids are kept as the file has them.
+    Unit ids are kept as the file has them. The sampling rate is ``sampling_frequency_hz``,
+    else the file's, else ``fallback_sampling_frequency_hz`` (e.g. the sorted recording's).
     """
     path = _existing_path(source)
     fmt = _resolve_format(path, format)
@@ -232,7 +240,9 @@ def load_ground_truth(
             f"{path}: no ground-truth reader for format {fmt!r} (supported: {', '.join(readers)})"
         )
     truth = readers[fmt](path)
-    fs = _first_given(sampling_frequency_hz, truth.sampling_frequency_hz, None)
+    fs = _first_given(
+        sampling_frequency_hz, truth.sampling_frequency_hz, fallback_sampling_frequency_hz
+    )
     offset = _first_given(peak_offset_samples, truth.peak_offset_samples, 0)
     times, units = _checked_spike_train(path, truth.times, truth.units)
     order = np.argsort(times, kind="stable")
@@ -291,7 +301,7 @@ def save_npz_recording(
 def read_mda(path: str | os.PathLike) -> np.ndarray:
     """Memory-map a MountainSort .mda array (column-major, shape as written)."""
     path = Path(path)
-    with _reading(path), open(path, "rb") as file:
+    with reading(path), open(path, "rb") as file:
         code, item_bytes, n_dims = _read_ints(path, file, "<i4", 3)
         if not 1 <= abs(n_dims) <= 32:
             raise InputError(f"{path}: corrupt .mda header ({n_dims} dimensions)")
@@ -357,7 +367,7 @@ def _read_mat_traces(path: Path, n_channels: int | None) -> _LoadedTraces:
 
 
 def _read_npz_traces(path: Path, n_channels: int | None) -> _LoadedTraces:
-    with _reading(path), np.load(path) as npz:
+    with reading(path), np.load(path) as npz:
         key = next((k for k in ("traces", "data") if k in npz.files), None)
         if key is None:
             raise InputError(f"{path}: no 'traces' or 'data' array (keys: {', '.join(npz.files)})")
@@ -373,9 +383,9 @@ def _read_npz_traces(path: Path, n_channels: int | None) -> _LoadedTraces:
 
 def _read_npy_traces(path: Path, n_channels: int | None) -> _LoadedTraces:
     info = _sidecar_info(path)
-    with _reading(path):
+    with reading(path):
         array = np.load(path, mmap_mode="r")
-    traces = _time_major(path, array, n_channels or _info_channels(info))
+    traces = _time_major(path, array, _first_given(n_channels, _info_channels(info)))
     return _LoadedTraces(traces, info.get("sample_rate"), traces.dtype)
 
 
@@ -393,7 +403,7 @@ def _sample_dtype(path: Path, dtype: str) -> np.dtype:
 def _read_binary_traces(path: Path, dtype: str | None, n_channels: int | None) -> _LoadedTraces:
     info = _sidecar_info(path)
     dtype = dtype or info.get("dtype")
-    n_channels = n_channels or _info_channels(info)
+    n_channels = _first_given(n_channels, _info_channels(info))
     if dtype is None or n_channels is None:
         raise InputError(
             f"{path}: raw binary needs dtype and n_channels "
@@ -426,7 +436,7 @@ def _read_mda_traces(path: Path) -> _LoadedTraces:
     geom_path = folder / "geom.csv"
     locations = None
     if geom_path.exists():
-        with _reading(geom_path):
+        with reading(geom_path):
             locations = np.loadtxt(geom_path, delimiter=",", ndmin=2)
     return _LoadedTraces(
         raw.T, _spikeforest_samplerate(folder), raw.dtype, channel_locations_um=locations
@@ -525,7 +535,7 @@ def _read_mat_truth(path: Path) -> _LoadedTruth:
 
 
 def _read_npz_truth(path: Path) -> _LoadedTruth:
-    with _reading(path), np.load(path) as npz:
+    with reading(path), np.load(path) as npz:
         for times_key, units_key in (
             ("spike_times", "spike_units"),
             ("sample_index", "unit_index"),
@@ -560,13 +570,13 @@ def _load_mat(path: Path, names: tuple[str, ...]) -> dict[str, Any]:
     import h5py
 
     if h5py.is_hdf5(path):
-        with _reading(path), h5py.File(path, "r") as file:
+        with reading(path), h5py.File(path, "r") as file:
             return {name: _hdf5_value(file, file[name]) for name in names if name in file}
     import scipy.io
     from scipy.io.matlab import MatReadError
 
     try:
-        with _reading(path):
+        with reading(path):
             variables = scipy.io.loadmat(path, variable_names=names)
     except MatReadError as error:
         raise InputError(f"{path}: truncated or corrupt .mat file ({_one_line(error)})") from error
@@ -623,8 +633,28 @@ def _spikeforest_samplerate(folder: Path) -> float | None:
 def _sidecar_info(path: Path) -> dict[str, Any]:
     for candidate in (path.with_suffix(".json"), path.parent / _SIDECAR_NAME):
         if candidate.exists():
-            return _load_json(candidate)
+            return _checked_sidecar(candidate, _load_json(candidate))
     return {}
+
+
+def _checked_sidecar(path: Path, info: dict[str, Any]) -> dict[str, Any]:
+    shape = info.get("shape")
+    if shape is not None and not (
+        isinstance(shape, list) and len(shape) in (1, 2) and all(map(_is_integer, shape))
+    ):
+        raise InputError(f"{path}: 'shape' must be a list of one or two integers such as "
+                         f"[-1, 4], got {shape!r}")
+    if not isinstance(info.get("dtype", ""), str):
+        raise InputError(f"{path}: 'dtype' must be a string such as \"int16\"")
+    for key in ("sample_rate", "gain_uv"):
+        value = info.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise InputError(f"{path}: {key!r} must be a number, got {value!r}")
+    return info
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _info_channels(info: dict[str, Any]) -> int | None:
@@ -745,7 +775,7 @@ def _first_given(*values: Any) -> Any:
 
 
 @contextmanager
-def _reading(path: Path) -> Iterator[None]:
+def reading(path: Path) -> Iterator[None]:
     """Turn the errors of a truncated or corrupt file into one-line InputErrors."""
     try:
         yield

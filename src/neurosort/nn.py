@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neurosort.errors import InputError
+from neurosort.errors import InputError, NeurosortError
 from neurosort.log import get_logger
 
 logger = get_logger(__name__)
@@ -27,14 +27,22 @@ BatchTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then CPU; any other name is passed to torch."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """``auto`` picks CUDA, then Apple MPS, then CPU; any other name is passed to torch and
+    must be available here."""
+    mps = getattr(torch.backends, "mps", None)
+    available = {
+        "cuda": torch.cuda.is_available(),
+        "mps": mps is not None and mps.is_available(),
+    }
+    if name == "auto":
+        return torch.device(next((kind for kind, ok in available.items() if ok), "cpu"))
+    device = torch.device(name)
+    if not available.get(device.type, True):
+        raise NeurosortError(
+            f"device {name!r} was asked for but torch sees no {device.type} device here; "
+            "use 'auto' or 'cpu'"
+        )
+    return device
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -18,6 +18,7 @@ import numpy as np
 
 from neurosort.config import SortConfig, load_config, to_toml
 from neurosort.errors import InputError
+from neurosort.io import reading
 from neurosort.types import SPIKE_DTYPE, SortResult
 
 DEPENDENCIES = ("numpy", "scipy", "scikit-learn", "spikeinterface", "torch", "isosplit6")
@@ -41,6 +42,7 @@ def peak_memory_mib() -> float:
 
 def write_spikes(path: Path, result: SortResult) -> None:
     spikes = result.spikes
+    length = {} if result.n_samples is None else {"n_samples": np.int64(result.n_samples)}
     np.savez(
         path,
         sample_index=spikes["sample_index"].astype(np.int64),
@@ -49,6 +51,7 @@ def write_spikes(path: Path, result: SortResult) -> None:
         channel_index=spikes["channel_index"].astype(np.int32),
         sampling_frequency=np.float64(result.sampling_frequency_hz),
         n_channels=np.int64(result.n_channels),
+        **length,
     )
 
 
@@ -149,25 +152,32 @@ def read_result(out_dir: str | Path) -> SortResult:
     spikes_path = out_dir / "spikes.npz"
     if not spikes_path.is_file():
         raise InputError(f"{out_dir}: no spikes.npz (not a finished neurosort output folder)")
-    with np.load(spikes_path) as data:
+    with reading(spikes_path), np.load(spikes_path) as data:
         spikes = np.zeros(len(data["sample_index"]), dtype=SPIKE_DTYPE)
         for name in SPIKE_DTYPE.names:
             spikes[name] = data[name]
         fs = float(data["sampling_frequency"])
         n_channels = int(data["n_channels"]) if "n_channels" in data else 1
-    templates_path = out_dir / "templates.npy"
-    templates = (
-        np.load(templates_path) if templates_path.is_file() else np.zeros((0, 0, n_channels))
-    )
-    features_path = out_dir / "features.npy"
-    features = np.load(features_path) if features_path.is_file() else None
+        n_samples = int(data["n_samples"]) if "n_samples" in data else None
+    templates = _optional_array(out_dir / "templates.npy")
+    if templates is None:
+        templates = np.zeros((0, 0, n_channels))
+    features = _optional_array(out_dir / "features.npy")
     return SortResult(
         spikes=spikes,
         templates=templates,
         sampling_frequency_hz=fs,
         n_channels=n_channels,
         features=features,
+        n_samples=n_samples,
     )
+
+
+def _optional_array(path: Path) -> np.ndarray | None:
+    if not path.is_file():
+        return None
+    with reading(path):
+        return np.load(path)
 
 
 def read_config(out_dir: str | Path) -> SortConfig:

@@ -239,6 +239,7 @@ def sort_recording(recording: Recording, config: SortConfig | None = None) -> So
         n_channels=recording.n_channels,
         features=features,
         timings_s=dict(timer.seconds),
+        n_samples=recording.n_samples,
     )
 
 

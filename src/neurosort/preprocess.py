@@ -10,6 +10,7 @@ import numpy as np
 from scipy import signal
 
 from neurosort.config import PreprocessConfig
+from neurosort.errors import InputError
 from neurosort.io import ChunkSpan, iter_chunks
 from neurosort.log import get_logger
 from neurosort.types import Recording
@@ -87,6 +88,13 @@ class Preprocessor:
     seed: int = 0
 
     def fit(self, recording: Recording) -> Preprocessor:
+        nyquist_hz = recording.sampling_frequency_hz / 2.0
+        if self.config.bandpass_low_hz >= nyquist_hz:
+            raise InputError(
+                f"{recording.name}: sampled at {recording.sampling_frequency_hz:g} Hz, so the "
+                f"band-pass low edge {self.config.bandpass_low_hz:g} Hz is above Nyquist: check "
+                "the sampling rate or lower preprocess.bandpass_low_hz"
+            )
         self.sampling_frequency_hz_ = recording.sampling_frequency_hz
         self.margin_samples_ = int(0.02 * recording.sampling_frequency_hz)
         self.use_reference_ = self.config.common_reference == "median" or (
@@ -115,7 +123,13 @@ class Preprocessor:
             )
             filtered = self.apply(raw)
             pieces.append(filtered[self.margin_samples_ : self.margin_samples_ + piece])
-        return np.concatenate(pieces, axis=0)
+        sample = np.concatenate(pieces, axis=0)
+        if len(sample) == 0:
+            raise InputError(
+                f"{recording.name}: {recording.n_samples} samples is too short to estimate the "
+                f"noise level after the filter's {self.margin_samples_}-sample edge"
+            )
+        return sample
 
     @staticmethod
     def _whitening_matrix(sample: np.ndarray) -> np.ndarray:

@@ -103,7 +103,7 @@ class SortResult:
 
     ``spikes`` has SPIKE_DTYPE (``unit_index`` -1 = unassigned); ``templates`` is
     (n_units, n_samples, n_channels) in microvolts; ``features`` (n_spikes, n_features) is
-    kept for plots.
+    kept for plots; ``n_samples`` is the sorted recording's length (None when unknown).
     """
 
     spikes: np.ndarray
@@ -112,6 +112,7 @@ class SortResult:
     n_channels: int
     features: np.ndarray | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
+    n_samples: int | None = None
 
     @property
     def unit_ids(self) -> np.ndarray:
