@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from neurosort import __version__
+from neurosort.checks import AT_LEAST_0, number
 from neurosort.errors import NeurosortError
 from neurosort.log import configure, get_logger
 
@@ -25,22 +23,6 @@ def _add_recording_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", help="sample type of raw binary input, e.g. int16")
     parser.add_argument("--n-channels", type=int, help="channel count of raw binary input")
     parser.add_argument("--gain-uv", type=float, help="microvolts per raw unit")
-
-
-def _non_negative(kind: type) -> Callable[[str], Any]:
-    """An argparse type: a finite number of ``kind`` >= 0."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a {kind.__name__}: {text!r}") from None
-        if not math.isfinite(value) or value < 0:
-            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -220,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arguments(detect)
     detect.add_argument("--out", required=True, help="output folder")
     detect.add_argument("--ground-truth", help="score detection against this ground truth")
-    detect.add_argument("--match-window-ms", type=_non_negative(float), default=0.5)
+    detect.add_argument("--match-window-ms", type=number(float, AT_LEAST_0), default=0.5)
     detect.add_argument(
         "--pr-curve", action="store_true", help="with --ground-truth: print the P/R curve"
     )
@@ -232,9 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--recording", help="recording, to measure unit SNR")
     evaluate.add_argument("--sampling-frequency", type=float, help="Hz; overrides the file's")
     evaluate.add_argument(
-        "--match-window", type=_non_negative(int), default=30, help="samples (default 30)"
+        "--match-window", type=number(int, AT_LEAST_0), default=30, help="samples (default 30)"
     )
-    evaluate.add_argument("--snr-threshold", type=_non_negative(float), default=8.0)
+    evaluate.add_argument("--snr-threshold", type=number(float, AT_LEAST_0), default=8.0)
     evaluate.set_defaults(func=cmd_evaluate)
 
     demo = commands.add_parser("demo", help="sort and score a seeded synthetic recording")

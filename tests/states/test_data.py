@@ -1,4 +1,5 @@
 import dataclasses
+import shutil
 
 import numpy as np
 import pytest
@@ -35,9 +36,44 @@ def test_csv_columns_are_channels(tmp_path):
     assert read_signal_file(tmp_path / "two.csv").shape == (2, 10)
 
 
-def test_folder_needs_a_sampling_rate(synthetic_folder):
-    with pytest.raises(InputError, match="sampling frequency"):
-        load_recordings(synthetic_folder, "custom", 0.0)
+@pytest.mark.parametrize("rate", [0.0, -100.0, float("nan"), float("inf")])
+def test_folder_needs_a_sampling_rate(synthetic_folder, rate):
+    with pytest.raises(InputError, match="a positive sampling frequency is required"):
+        load_recordings(synthetic_folder, "custom", rate)
+
+
+def test_recording_listed_twice_is_an_input_error(synthetic_folder, tmp_path):
+    labels = tmp_path / "labels.csv"
+    lines = (synthetic_folder / "labels.csv").read_text().splitlines()
+    labels.write_text("\n".join([*lines, "slow03,fast"]) + "\n")
+    with pytest.raises(InputError, match=r"labels.csv: line 26: recording 'slow03' is already "
+                                         r"labelled on line 5; list each recording once"):
+        load_folder(synthetic_folder, 100.0, labels_file=labels)
+
+
+def test_one_class_is_an_input_error(synthetic_folder, tmp_path):
+    for name in ("slow00", "slow01"):
+        np.save(tmp_path / f"{name}.npy", np.load(synthetic_folder / f"{name}.npy"))
+    (tmp_path / "labels.csv").write_text("slow00,slow\nslow01,slow\n")
+    with pytest.raises(InputError, match=r"labels.csv: one class only \('slow'\); training "
+                                         "and evaluating need at least two"):
+        load_folder(tmp_path, 100.0)
+
+
+def test_labels_with_a_byte_order_mark_are_read(synthetic_folder, tmp_path):
+    folder = shutil.copytree(synthetic_folder, tmp_path / "data")
+    labels = folder / "labels.csv"
+    labels.write_bytes(b"\xef\xbb\xbf" + labels.read_bytes())
+    recordings = load_folder(folder, 100.0)
+    assert len(recordings) == 24 and recordings.class_names == ("fast", "slow")
+
+
+def test_labels_that_are_not_utf8_are_an_input_error(synthetic_folder, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_bytes((synthetic_folder / "labels.csv").read_bytes() + b"sl\xf6w,slow\n")
+    with pytest.raises(InputError, match=r"labels.csv: labels file is not UTF-8 text \(byte "
+                                         r"0xf6 at offset \d+\); save it as UTF-8"):
+        load_folder(synthetic_folder, 100.0, labels_file=labels)
 
 
 @pytest.mark.parametrize(("task", "counts"), [

@@ -66,3 +66,18 @@ def test_unparsable_policy_is_an_input_error(tmp_path):
     path.write_text("{not json")
     with pytest.raises(InputError, match="policy.json: not valid JSON"):
         load_policy(path, CLASSES)
+
+
+def test_policy_that_is_not_utf8_is_an_input_error(tmp_path):
+    path = tmp_path / "policy.toml"
+    path.write_bytes(b"# r\xe9glage\n[states.seizure]\n")
+    with pytest.raises(InputError, match=r"policy.toml: policy file is not UTF-8 text \(byte "
+                                         r"0xe9 at offset 3\)"):
+        load_policy(path, CLASSES)
+
+
+def test_policy_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "policy.json"
+    data = {"states": {"seizure": SEIZURE, "non-seizure": OFF}}
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(data).encode())
+    assert load_policy(path, CLASSES).states["seizure"].frequency_hz == 130

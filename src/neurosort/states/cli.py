@@ -9,10 +9,28 @@ from pathlib import Path
 
 import numpy as np
 
+from neurosort.checks import (
+    AT_LEAST_0,
+    AT_LEAST_1,
+    AT_LEAST_2,
+    POSITIVE,
+    PROBABILITY,
+    SEED,
+    Interval,
+    check_option,
+    check_output_file,
+    check_output_folder,
+    number,
+    usable_threads,
+)
 from neurosort.errors import InputError
 from neurosort.log import get_logger
 
 logger = get_logger(__name__)
+
+# The early-stopping split holds out 1 / max(2, round(1 / fraction)) of the recordings: never
+# more than half, whatever the fraction.
+VALIDATION_FRACTION = Interval(0, 0.5)
 
 
 def add_parser(subparsers) -> None:
@@ -24,8 +42,9 @@ def add_parser(subparsers) -> None:
     cv = commands.add_parser("cv", help="k-fold cross-validation split by recording")
     _data_arguments(cv, task_default="binary")
     _model_arguments(cv, model_required=False)
-    cv.add_argument("--folds", type=int, default=5)
-    cv.add_argument("--jobs", type=int, default=0,
+    cv.add_argument("--folds", type=number(int, AT_LEAST_2), default=5,
+                    help="at most the recordings of the rarest class (default 5)")
+    cv.add_argument("--jobs", type=number(int, AT_LEAST_0), default=0,
                     help="folds trained at once, in separate processes sharing --threads "
                     "(0: one per thread, at most --folds)")
     cv.add_argument("--split", choices=("recording", "chunk"), default="recording",
@@ -42,26 +61,28 @@ def add_parser(subparsers) -> None:
     evaluate = commands.add_parser("evaluate", help="score a saved model on labelled data")
     evaluate.add_argument("model_file", type=Path)
     _data_arguments(evaluate, task_default=None)
-    evaluate.add_argument("--threads", type=int, default=0)
+    evaluate.add_argument("--threads", type=number(int, AT_LEAST_0), default=0)
     _report_arguments(evaluate)
     evaluate.set_defaults(func=run_evaluate)
 
     predict = commands.add_parser("predict", help="stream a long signal through a saved model")
     predict.add_argument("model_file", type=Path)
     predict.add_argument("signal", type=Path, help=".npy, .csv/.txt or an MNE-readable file")
-    predict.add_argument("--fs-hz", type=float, default=0.0,
+    predict.add_argument("--fs-hz", type=number(float, POSITIVE),
                          help="sampling rate of .npy/.csv input (default: the model's)")
-    predict.add_argument("--hop-samples", type=int, default=None)
-    predict.add_argument("--smooth-windows", type=int, default=3)
-    predict.add_argument("--threshold", type=float, default=0.5,
+    predict.add_argument("--hop-samples", type=number(int, AT_LEAST_1),
+                         help="default: the model's")
+    predict.add_argument("--smooth-windows", type=number(int, AT_LEAST_0), default=3,
+                         help="windows whose probabilities are averaged (0 or 1: none)")
+    predict.add_argument("--threshold", type=number(float, PROBABILITY), default=0.5,
                          help="confidence below which the state is 'unknown' (a policy's "
                               "confidence_threshold takes precedence)")
-    predict.add_argument("--history-s", type=float, default=None,
-                         help="seconds of past signal for per-recording scaling "
-                              "(default: the median training recording; 0: all)")
+    predict.add_argument("--history-s", type=number(float, AT_LEAST_0),
+                         help="seconds of past signal for per-recording scaling, at least one "
+                              "window (default: the median training recording; 0: all)")
     predict.add_argument("--policy", type=Path, help="stimulation policy (.json or .toml)")
     predict.add_argument("--out", type=Path, help="write every window as JSON lines here")
-    predict.add_argument("--threads", type=int, default=1)
+    predict.add_argument("--threads", type=number(int, AT_LEAST_0), default=1)
     predict.set_defaults(func=run_predict)
 
 
@@ -70,7 +91,7 @@ def _data_arguments(parser: argparse.ArgumentParser, task_default: str | None) -
                         help="Bonn folder/npz, a folder of arrays + labels.csv, or an EDF/FIF")
     parser.add_argument("--task", default=task_default,
                         help="binary | three | five for Bonn; a name of your choice otherwise")
-    parser.add_argument("--fs-hz", type=float, default=0.0,
+    parser.add_argument("--fs-hz", type=number(float, POSITIVE),
                         help="sampling rate of a folder of arrays")
     parser.add_argument("--labels", type=Path, help="labels file (default DATA/labels.csv)")
 
@@ -80,31 +101,34 @@ def _model_arguments(parser: argparse.ArgumentParser, model_required: bool) -> N
 
     parser.add_argument("--model", choices=list(MODELS), required=model_required,
                         help="default: the best model measured for the task")
-    parser.add_argument("--window-samples", type=int)
-    parser.add_argument("--hop-samples", type=int)
-    parser.add_argument("--train-windows-per-hop", type=int,
+    parser.add_argument("--window-samples", type=number(int, AT_LEAST_2))
+    parser.add_argument("--hop-samples", type=number(int, AT_LEAST_1))
+    parser.add_argument("--train-windows-per-hop", type=number(int, AT_LEAST_1),
                         help="training windows cut per hop (2: also shifted by half a hop)")
-    parser.add_argument("--crop-samples", type=int)
-    parser.add_argument("--inference-crops", type=int)
+    parser.add_argument("--crop-samples", type=number(int, AT_LEAST_0),
+                        help="0: whole windows; at most --window-samples")
+    parser.add_argument("--inference-crops", type=number(int, AT_LEAST_1))
     parser.add_argument("--scaling", choices=("recording", "recording_level", "global"))
-    parser.add_argument("--max-epochs", type=int)
-    parser.add_argument("--patience", type=int)
+    parser.add_argument("--max-epochs", type=number(int, AT_LEAST_1))
+    parser.add_argument("--patience", type=number(int, AT_LEAST_1))
     parser.add_argument("--class-weighting", choices=("balanced", "sqrt", "none"),
                         help="loss weights per class: balanced (inverse frequency), its square "
                         "root, or none (default: the model's)")
-    parser.add_argument("--validation-fraction", type=float,
-                        help="recordings held out for early stopping; 0: a fixed cosine "
-                        "learning-rate schedule over all training recordings")
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--learning-rate", type=float)
-    parser.add_argument("--weight-decay", type=float, help="AdamW weight decay")
+    parser.add_argument("--validation-fraction", type=number(float, VALIDATION_FRACTION),
+                        help="recordings held out for early stopping, at most 0.5; 0: a fixed "
+                        "cosine learning-rate schedule over all training recordings")
+    parser.add_argument("--batch-size", type=number(int, AT_LEAST_1))
+    parser.add_argument("--learning-rate", type=number(float, POSITIVE))
+    parser.add_argument("--weight-decay", type=number(float, AT_LEAST_0),
+                        help="AdamW weight decay")
     parser.add_argument("--subclasses", action=argparse.BooleanOptionalAction,
                         help="train on the recordings' subclasses (Bonn: the five sets) and "
                         "sum their probabilities per class (default: on for Bonn's task "
                         "three with a network model)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=number(int, SEED), default=0)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--threads", type=number(int, AT_LEAST_0), default=0,
+                        help="torch CPU threads (0: default)")
 
 
 def _report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -119,7 +143,7 @@ def _set_threads(count: int) -> None:
     if count > 0:
         import torch
 
-        torch.set_num_threads(count)
+        torch.set_num_threads(usable_threads(count))
 
 
 def _torch_threads() -> int:
@@ -131,7 +155,48 @@ def _torch_threads() -> int:
 def _load_data(args):
     from neurosort.states.data import load_recordings
 
-    return load_recordings(args.data, args.task or "binary", args.fs_hz, args.labels)
+    return load_recordings(args.data, args.task or "binary", args.fs_hz or 0.0, args.labels)
+
+
+def _check_report_outputs(args) -> None:
+    if args.json:
+        check_output_file(args.json, "--json")
+    if args.out:
+        check_output_folder(args.out, "--out")
+
+
+def _check_window_options(model: str, args) -> None:
+    """The crop fits in the window (each alone is range-checked by argparse)."""
+    from neurosort.states.catalog import model_spec
+
+    default = model_spec(model).window
+    length = args.window_samples or default.length_samples
+    crop = default.crop_samples if args.crop_samples is None else args.crop_samples
+    check_option("--crop-samples", crop, Interval(0, length),
+                 f" (0 or a crop of the {length}-sample window)")
+
+
+def _check_folds(folds: int, recordings) -> None:
+    counts = np.bincount(recordings.labels, minlength=len(recordings.class_names))
+    rarest = int(counts.argmin())
+    name, count = recordings.class_names[rarest], int(counts[rarest])
+    if count < 2:
+        raise InputError(f"{recordings.source}: class {name!r} has {count} recording; "
+                         "cross-validation needs at least 2 of each class")
+    check_option("--folds", folds, Interval(2, count),
+                 f" (class {name!r} has {count} recordings)")
+
+
+def _check_validation_fraction(classifier, n_recordings: int, given: bool) -> None:
+    """The early-stopping split of ``classifier`` holds out one of round(1 / fraction) parts of
+    the ``n_recordings`` training recordings: at least one recording."""
+    fraction = getattr(classifier, "validation_fraction", 0.0)
+    if fraction == 0 or max(2, round(1 / fraction)) <= n_recordings:
+        return
+    allowed = f"0 or in [{1 / n_recordings:.3g}, 0.5]" if n_recordings >= 2 else "0"
+    default = "" if given else " (the model's default)"
+    raise InputError(f"--validation-fraction must be {allowed} with {n_recordings} recordings "
+                     f"to train on, got {fraction:g}{default}")
 
 
 def _resolved(args, recordings):
@@ -139,6 +204,7 @@ def _resolved(args, recordings):
     from neurosort.states.catalog import best_model, trains_on_subclasses, window_for
 
     model = args.model or best_model(recordings.task)
+    _check_window_options(model, args)
     window = window_for(
         model, length_samples=args.window_samples, hop_samples=args.hop_samples,
         train_windows_per_hop=args.train_windows_per_hop, crop_samples=args.crop_samples,
@@ -169,17 +235,19 @@ def run_cv(args) -> int:
     from neurosort.states.catalog import fold_classifier
     from neurosort.states.evaluate import cross_validate
 
+    _check_report_outputs(args)
     _set_threads(args.threads)
     recordings = _load_data(args)
     model, window, overrides, fit_labels = _resolved(args, recordings)
-    if args.folds < 2 or args.folds > int(np.bincount(recordings.labels).min()):
-        raise InputError(f"--folds {args.folds}: needs 2 <= folds <= recordings of the "
-                         "rarest class")
-    if args.jobs < 0:
-        raise InputError(f"--jobs {args.jobs}: must be >= 0")
+    _check_folds(args.folds, recordings)
     jobs = args.jobs or min(args.folds, _torch_threads())
     factory = partial(fold_classifier, model, window, recordings.sampling_frequency_hz,
                       args.seed, overrides)
+    counts = np.bincount(recordings.labels)
+    if args.split == "recording":
+        counts = counts - -(-counts // args.folds)  # less the largest test share of a fold
+    _check_validation_fraction(factory(0), int(counts.sum()),
+                               args.validation_fraction is not None)
     report = cross_validate(
         recordings, factory, window, model, n_folds=args.folds, seed=args.seed,
         split=args.split, aggregation=args.aggregation, n_jobs=jobs, fit_labels=fit_labels,
@@ -197,13 +265,15 @@ def run_train(args) -> int:
     from neurosort.states.modelfile import TrainedModel, amplitude_range, save_model
     from neurosort.states.windows import cut_windows
 
+    check_output_file(args.out, "--out")
     _set_threads(args.threads)
     recordings = _load_data(args)
     model, window, overrides, fit_labels = _resolved(args, recordings)
-    windows, owners = cut_windows(recordings.signals, window.for_training(),
-                                  recordings.recording_ids)
     classifier = make_classifier(model, window, recordings.sampling_frequency_hz,
                                  seed=args.seed, **overrides)
+    _check_validation_fraction(classifier, len(recordings), args.validation_fraction is not None)
+    windows, owners = cut_windows(recordings.signals, window.for_training(),
+                                  recordings.recording_ids)
     start = time.perf_counter()
     classifier.fit(windows, fit_labels[owners], owners)
     card = {
@@ -248,9 +318,11 @@ def run_evaluate(args) -> int:
     from neurosort.states.modelfile import load_model
     from neurosort.states.windows import cut_windows
 
+    _check_report_outputs(args)
     _set_threads(args.threads)
     trained = load_model(args.model_file)
-    recordings = load_recordings(args.data, args.task or trained.task, args.fs_hz, args.labels)
+    recordings = load_recordings(args.data, args.task or trained.task, args.fs_hz or 0.0,
+                                 args.labels)
     trained.check_task(recordings.task, recordings.class_names, str(args.model_file))
     trained.check_amplitude(recordings.signals, str(args.data), recordings.recording_ids)
     if abs(recordings.sampling_frequency_hz - trained.sampling_frequency_hz) > 1e-3:
@@ -274,19 +346,32 @@ def run_predict(args) -> int:
     from neurosort.states.policy import load_policy
     from neurosort.states.stream import stream_predict
 
+    if args.out:
+        check_output_file(args.out, "--out")
     _set_threads(args.threads)
     trained = load_model(args.model_file)
     policy = load_policy(args.policy, trained.class_names) if args.policy else None
     signal, file_rate = read_stream_signal(args.signal)
     trained.check_amplitude([signal], str(args.signal))
     rate = file_rate or args.fs_hz or trained.sampling_frequency_hz
-    history = None if args.history_s is None else int(round(args.history_s * rate))
+    history = _history_samples(args.history_s, rate, trained.window.length_samples)
     rows = stream_predict(trained, signal, rate, args.hop_samples, args.smooth_windows,
                           args.threshold, policy, where=str(args.signal), history_samples=history)
     print(format_stream(rows, trained.class_names))
     if args.out:
         _atomic_write(args.out, "".join(json.dumps(row) + "\n" for row in rows))
     return 0
+
+
+def _history_samples(seconds: float | None, rate: float, window_samples: int) -> int | None:
+    """``--history-s`` in samples: None (the model's default), 0 (all) or at least a window."""
+    if seconds is None:
+        return None
+    samples = int(round(seconds * rate))
+    if seconds > 0 and samples < window_samples:
+        raise InputError(f"--history-s must be 0 (all the signal so far) or at least one window "
+                         f"({window_samples / rate:g} s), got {seconds:g}")
+    return samples
 
 
 def format_report(report) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from neurosort.checks import read_text
 from neurosort.errors import InputError
 
 BONN_FILE = "bonn_ZONFS_500x4097_int16.npz"
@@ -129,17 +131,23 @@ def read_signal_file(path: str | Path) -> np.ndarray:
 
 
 def read_labels(path: Path) -> dict[str, str]:
-    """``recording,label`` rows (a header line naming those columns is allowed)."""
+    """``recording,label`` rows (a header line naming those columns is allowed), each recording
+    once; UTF-8, with or without a byte-order mark."""
     if not path.is_file():
         raise InputError(f"{path}: labels file not found")
     labels: dict[str, str] = {}
-    with path.open(newline="") as handle:
-        for line_number, row in enumerate(csv.reader(handle), start=1):
-            if not row or (line_number == 1 and row[:2] == ["recording", "label"]):
-                continue
-            if len(row) != 2 or not row[0].strip() or not row[1].strip():
-                raise InputError(f"{path}: line {line_number}: expected 'recording,label'")
-            labels[row[0].strip()] = row[1].strip()
+    lines: dict[str, int] = {}
+    rows = csv.reader(io.StringIO(read_text(path, "labels file")))
+    for line_number, row in enumerate(rows, start=1):
+        if not row or (line_number == 1 and row[:2] == ["recording", "label"]):
+            continue
+        if len(row) != 2 or not row[0].strip() or not row[1].strip():
+            raise InputError(f"{path}: line {line_number}: expected 'recording,label'")
+        recording = row[0].strip()
+        if recording in lines:
+            raise InputError(f"{path}: line {line_number}: recording {recording!r} is already "
+                             f"labelled on line {lines[recording]}; list each recording once")
+        labels[recording], lines[recording] = row[1].strip(), line_number
     if not labels:
         raise InputError(f"{path}: no labels")
     return labels
@@ -166,12 +174,12 @@ def load_folder(
             f"{labels_path}: labels do not match the recordings in {folder} "
             f"(no file for {missing[:3]}, no label for {unlabelled[:3]})"
         )
-    if sampling_frequency_hz <= 0:
+    if not 0 < sampling_frequency_hz < np.inf:
         raise InputError(f"{folder}: a positive sampling frequency is required (--fs-hz)")
     ids = tuple(sorted(files))
     signals = tuple(read_signal_file(files[rid]) for rid in ids)
     _check_same_channels(signals, str(folder))
-    class_names = tuple(sorted(set(labels.values())))
+    class_names = _class_names(labels.values(), str(labels_path))
     label_array = np.array([class_names.index(labels[rid]) for rid in ids], dtype=np.int64)
     return Recordings(signals, label_array, class_names, ids, float(sampling_frequency_hz), task,
                       str(folder))
@@ -193,7 +201,7 @@ def load_annotated(path: str | Path, task: str = "custom") -> Recordings:
         ids.append(f"{Path(path).stem}:{number}")
     if not signals:
         raise InputError(f"{path}: no annotations with a duration to use as labelled segments")
-    class_names = tuple(sorted(set(names)))
+    class_names = _class_names(names, str(path))
     labels = np.array([class_names.index(n) for n in names], dtype=np.int64)
     return Recordings(tuple(signals), labels, class_names, tuple(ids), fs, task, str(path))
 
@@ -243,3 +251,12 @@ def _check_same_channels(signals: tuple[np.ndarray, ...], where: str) -> None:
     counts = sorted({s.shape[0] for s in signals})
     if len(counts) > 1:
         raise InputError(f"{where}: recordings differ in channel count ({counts})")
+
+
+def _class_names(labels, where: str) -> tuple[str, ...]:
+    """The sorted distinct labels; InputError when there is only one (nothing to tell apart)."""
+    names = tuple(sorted(set(labels)))
+    if len(names) < 2:
+        raise InputError(f"{where}: one class only ({names[0]!r}); training and evaluating "
+                         "need at least two")
+    return names

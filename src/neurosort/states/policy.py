@@ -7,6 +7,7 @@ import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from neurosort.checks import read_text
 from neurosort.errors import InputError
 
 PARAMETER_RANGES = {
@@ -45,7 +46,7 @@ class Policy:
 def _read(path: Path) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: policy file not found")
-    text = path.read_text()
+    text = read_text(path, "policy file")
     try:
         if path.suffix.lower() == ".toml":
             return tomllib.loads(text)
