@@ -129,6 +129,43 @@ def test_shared_study_parses_with_data_root(data_dir):
         (TINY_STUDY + "[[sorters]]\nname='neurosort'\n", "occur twice"),
         (TINY_STUDY.replace("recordings/*.npz", "missing/*.npz"), "no recording matches"),
         ("[[recordings]\n", "not valid TOML"),
+        (
+            TINY_STUDY.replace("detect.threshold_mad=6", "detect.threshold_mad=-1"),
+            "sorter neurosort-t6: config key detect.threshold_mad: must be > 0, got -1.0",
+        ),
+        (
+            TINY_STUDY.replace("cluster.method=hdbscan", "detect.polarity=up"),
+            "config key detect.polarity: 'up' not one of both, negative, positive",
+        ),
+        (
+            TINY_STUDY.replace("cluster.method=hdbscan", "cluster.method=kmeans"),
+            "config key cluster.method: 'kmeans' not one of gmm_bic, hdbscan, isosplit",
+        ),
+        (
+            TINY_STUDY.replace("cluster.method=hdbscan", "features.weights=missing.pt"),
+            "config key features.weights: file missing.pt not found",
+        ),
+        (TINY_STUDY + "[[sorters]]\nname='neurosort'\nlabel='../x'\n", "must be a folder name"),
+        (
+            TINY_STUDY + "[[recordings]]\npath='recordings/gen1.npz'\nname='a/b'\n",
+            "recording name 'a/b' must be a folder name",
+        ),
+        (
+            TINY_STUDY.replace('"recordings/*.npz"', '"recordings/*.npz"\nground_truth = "no.npz"'),
+            "no.npz of gen1.npz not found",
+        ),
+        (
+            TINY_STUDY + "[[recordings]]\npath='recordings/gen2.npz'\nname='gen1__x'\n"
+            "[[sorters]]\nname='neurosort'\nlabel='x__neurosort'\n",
+            "job names gen1__x__neurosort occur twice",
+        ),
+        ("timeout_s = nan\n" + TINY_STUDY, "timeout_s must be a finite number, got nan"),
+        ("match_window_samples = inf\n" + TINY_STUDY, "must be a finite number, got inf"),
+        (TINY_STUDY + "[[sorters]]\nname='mountainsort5'\nparams=5\n", "must be a table"),
+        (
+            TINY_STUDY + "[[sorters]]\nname='spykingcircus2'\nparams={bogus=1}\n",
+            "unknown spykingcircus2 param(s) bogus (allowed: apply_motion_correction,",
+        ),
     ],
 )
 def test_bad_study_files_raise_input_error(tiny_study, tmp_path, text, message):
@@ -280,6 +317,22 @@ def test_cli_rejects_scheduler_without_dask(tiny_study, tmp_path):
     args = parser.parse_args(["report", str(tmp_path)])
     with pytest.raises(InputError, match="not a `neurosort bench` results folder"):
         args.func(args)
+
+
+def test_cli_refuses_a_bad_study_before_running_a_job(tiny_study, tmp_path, capsys):
+    from neurosort.cli import main
+
+    study = tmp_path / "study.toml"
+    (tmp_path / "recordings").symlink_to(tiny_study.parent / "recordings")
+    study.write_text(TINY_STUDY.replace("detect.threshold_mad=6", "detect.threshold_mad=0"))
+    assert main(["bench", str(study), "--out", str(tmp_path / "out")]) == 1
+    assert "detect.threshold_mad: must be > 0, got 0.0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    study.write_text(TINY_STUDY)
+    assert main(["bench", str(study), "--out", str(tmp_path / "out"), "--timeout-s", "nan"]) == 1
+    assert "--timeout-s must be a finite number > 0, got nan" in capsys.readouterr().err
+    assert main(["bench", str(study), "--out", str(tmp_path / "out"), "--sorters", "magic"]) == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_report_is_self_contained(serial_results, tmp_path):

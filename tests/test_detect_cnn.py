@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from neurosort import detect_cnn
+from neurosort.checks import cpu_count
 from neurosort.config import SortConfig, replace
 from neurosort.detect_cnn import (
     DEFAULT_WEIGHTS,
@@ -225,3 +227,66 @@ def test_shipped_detector_weights_are_what_their_card_command_trains(retrained_f
 
     retrained, shipped = retrained_from_card(DEFAULT_WEIGHTS)
     assert all(torch.equal(retrained[name], shipped[name]) for name in shipped)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--epochs", "0"], "--epochs must be an integer >= 1, got 0"),
+        (["--epochs", "-3"], "--epochs must be an integer >= 1, got -3"),
+        (["--seed", "-1"], "--seed must be an integer in [0, 2147483647], got -1"),
+        (["--threads", "0"], "--threads must be an integer >= 1, got 0"),
+    ],
+)
+def test_train_detector_refuses_bad_numbers_before_writing(tmp_path, capsys, options, message):
+    from neurosort.cli import main
+
+    out = tmp_path / "out" / "detector.pt"
+    command = ["--no-progress", "train-detector", "--out", str(out), "--train-dir", str(tmp_path)]
+    assert main(command + options) == 1
+    assert message in capsys.readouterr().err
+    assert not out.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"validation_fraction": 1.0}, "validation_fraction must be a number in (0, 1)"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+        ({"max_windows_per_source": 0}, "max_windows_per_source must be an integer >= 1"),
+        ({"injected_rates_hz": (20000.0, -1.0)}, "injected_rates_hz must be a finite number > 0"),
+        ({"generator_duration_s": float("nan")}, "generator_duration_s must be a finite number"),
+        ({"added_noise_gains": (-1.0,)}, "added_noise_gains must be a finite number >= 0"),
+        ({"epochs": 2.5}, "--epochs must be an integer >= 1, got 2.5"),
+    ],
+)
+def test_training_settings_out_of_range_name_the_setting(setting, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        TrainingSettings(**setting)
+
+
+def test_too_many_threads_are_capped_with_a_warning_before_training(monkeypatch, caplog, tmp_path):
+    from neurosort import detect_cnn_train
+
+    seen = {}
+
+    def stop(settings, spec):
+        seen["threads"] = settings.threads
+        raise InputError("stopped before building the data")
+
+    monkeypatch.setattr(detect_cnn_train, "build_training_data", stop)
+    with pytest.raises(InputError, match="stopped"):
+        detect_cnn_train.train_detector(tmp_path / "w.pt", TrainingSettings(threads=100000))
+    assert seen["threads"] == cpu_count()
+    assert f"--threads 100000: only {seen['threads']} CPUs here" in caplog.text
+
+
+def test_training_files_without_mearec_arrays_are_refused(tmp_path):
+    from neurosort.detect_cnn_train import mearec_training_files
+
+    np.savez(tmp_path / "mono_train_00.npz", traces=np.zeros((10, 1)), sampling_frequency=1.0)
+    with pytest.raises(InputError, match="not a MEArec training recording .no gain_uv, spike_t"):
+        mearec_training_files(tmp_path)
+    (tmp_path / "mono_train_00.npz").write_bytes(b"PK\x03\x04 not really a zip file")
+    with pytest.raises(InputError, match="mono_train_00.npz: not a readable .npz file"):
+        mearec_training_files(tmp_path)

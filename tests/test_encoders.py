@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -208,6 +209,41 @@ def test_train_encoder_command_writes_weights_that_load(small_recording, tmp_pat
     snippets, _ = two_units(100)
     features = ContrastiveCNNFeatures(weights=str(weights), n_components=3).fit_transform(snippets)
     assert features.shape == (100, 3)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--steps", "0"], "--steps must be an integer >= 1, got 0"),
+        (["--steps", "-5"], "--steps must be an integer >= 1, got -5"),
+        (["--seed", "-1"], "--seed must be an integer in [0, 2147483647], got -1"),
+    ],
+)
+def test_train_encoder_refuses_bad_numbers_before_writing(tmp_path, capsys, options, message):
+    from neurosort.cli import main
+
+    out = tmp_path / "out" / "encoder.pt"
+    command = ["--no-progress", "train-encoder", "--out", str(out), "--train-dir", str(tmp_path)]
+    assert main(command + options) == 1
+    assert message in capsys.readouterr().err
+    assert not out.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+        ({"learning_rate": float("nan")}, "learning_rate must be a finite number > 0, got nan"),
+        ({"temperature": 0.0}, "temperature must be a finite number > 0, got 0.0"),
+        ({"supcon_weight": -1.0}, "supcon_weight must be a finite number >= 0, got -1.0"),
+        ({"n_components": 0}, "n_components must be an integer >= 1, got 0"),
+    ],
+)
+def test_pretrain_settings_out_of_range_name_the_setting(setting, message):
+    from neurosort.encoders.pretrain import PretrainSettings
+
+    with pytest.raises(InputError, match=re.escape(message)):
+        PretrainSettings(**setting)
 
 
 def test_model_window_places_the_peak_and_keeps_the_time_scale():

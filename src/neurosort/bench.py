@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from neurosort.errors import InputError
+from neurosort.errors import InputError, NeurosortError
 from neurosort.evaluate import jsonable
 from neurosort.log import get_logger
 
@@ -176,6 +176,8 @@ def load_study(path: str | os.PathLike) -> Study:
     data_root = _data_root(path, data.get("data_root"))
     recordings = _parse_recordings(path, data.get("recordings"), data_root)
     sorters = _parse_sorters(path, data.get("sorters"))
+    job_names = [f"{r.name}__{s.label}" for r in recordings for s in sorters]
+    _reject_duplicates(path, job_names, "job names", "name` or `label")
     return Study(
         path=path,
         recordings=recordings,
@@ -204,8 +206,8 @@ def _number(
     path: Path, table: dict, key: str, kind: type, default: Any, minimum: float | None = None
 ) -> Any:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputError(f"{path}: {key} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(f"{path}: {key} must be a finite number, got {value!r}")
     if minimum is not None and value < minimum:
         raise InputError(f"{path}: {key} must be >= {minimum}, got {value}")
     return kind(value)
@@ -226,6 +228,15 @@ def _parse_recordings(path: Path, entries: Any, data_root: Path | None) -> list[
     specs = [spec for entry in entries for spec in _recording_specs(path, entry, base)]
     _reject_duplicates(path, [spec.name for spec in specs], "recording names", "name")
     return specs
+
+
+def _check_folder_name(path: Path, what: str, name: str) -> None:
+    """Job folders are named after recordings and sorter labels, so these must not be paths."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name:
+        raise InputError(
+            f"{path}: {what} {name!r} must be a folder name (not empty, '.' or '..', "
+            "without '/' or '\\')"
+        )
 
 
 def _reject_duplicates(path: Path, names: list[str], what: str, key: str) -> None:
@@ -262,9 +273,13 @@ def _recording_spec(study_path: Path, entry: dict, path: Path, base: Path) -> Re
         truth_path, required = (str(path) if has_truth else None), False
     else:
         truth_path, required = str((base / str(truth)).resolve()), True
+        if not Path(truth_path).exists():
+            raise InputError(f"{study_path}: ground truth {truth_path} of {path.name} not found")
+    name = str(entry.get("name", path.stem))
+    _check_folder_name(study_path, "recording name", name)
     offset = entry.get("peak_offset_samples")
     return RecordingSpec(
-        name=str(entry.get("name", path.stem)),
+        name=name,
         path=str(path),
         load_options={key: entry[key] for key in _LOAD_KEYS if key in entry},
         ground_truth=truth_path,
@@ -287,6 +302,7 @@ def _sorter_spec(path: Path, entry: Any) -> SorterSpec:
     if name not in SORTERS:
         raise InputError(f"{path}: unknown sorter {name!r} (known: {', '.join(SORTERS)})")
     label = str(entry.get("label", name))
+    _check_folder_name(path, "sorter label", label)
     if name == "neurosort":
         if "params" in entry:
             raise InputError(
@@ -298,21 +314,61 @@ def _sorter_spec(path: Path, entry: Any) -> SorterSpec:
             f"{path}: sorter {label}: `config`/`set` are for neurosort; "
             f"pass {name} options as `params`"
         )
-    params = {**PEER_DEFAULT_PARAMS.get(name, {}), **dict(entry.get("params", {}))}
-    return SorterSpec(label, name, params=params)
+    params = entry.get("params", {})
+    if not isinstance(params, dict):
+        raise InputError(f"{path}: sorter {label}: `params` must be a table, got {params!r}")
+    _check_peer_params(path, name, label, params)
+    return SorterSpec(label, name, params={**PEER_DEFAULT_PARAMS.get(name, {}), **params})
+
+
+def _check_peer_params(path: Path, name: str, label: str, params: dict) -> None:
+    """Parameter names the SpikeInterface sorter knows; values are its own to check."""
+    import spikeinterface.sorters as ss
+
+    sorter = ss.sorter_dict[name]
+    if not sorter.is_installed():
+        logger.warning("%s: sorter %s: %s is not installed; params unchecked", path, label, name)
+        return
+    known = sorter.default_params()
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise InputError(
+            f"{path}: sorter {label}: unknown {name} param(s) {', '.join(unknown)} "
+            f"(allowed: {', '.join(sorted(known))})"
+        )
 
 
 def _neurosort_config(path: Path, entry: dict, label: str) -> str:
-    from neurosort.config import ConfigError, SortConfig, load_config, to_toml, with_overrides
+    from neurosort.config import SortConfig, load_config, to_toml, validate, with_overrides
 
     assignments = entry.get("set", [])
     if not isinstance(assignments, list) or not all(isinstance(a, str) for a in assignments):
         raise InputError(f"{path}: sorter {label}: `set` must be a list of 'key=value' strings")
     try:
         config = load_config(path.parent / entry["config"]) if "config" in entry else SortConfig()
-        return to_toml(with_overrides(config, assignments))
-    except ConfigError as error:
+        config = validate(with_overrides(config, assignments))
+        _check_methods(config)
+    except NeurosortError as error:
         raise InputError(f"{path}: sorter {label}: {error}") from error
+    return to_toml(config)
+
+
+def _check_methods(config) -> None:
+    """Each stage's method is registered (features may also be ``auto``); weights exist."""
+    from neurosort import registry
+
+    methods = {
+        "detect.method": ("detect", config.detect.method, []),
+        "features.method": ("features", config.features.method, ["auto"]),
+        "cluster.method": ("cluster", config.cluster.method, []),
+    }
+    for key, (kind, name, extra) in methods.items():
+        allowed = [*registry.available(kind), *extra]
+        if name not in allowed:
+            raise InputError(f"config key {key}: {name!r} not one of {', '.join(sorted(allowed))}")
+    weights = config.features.weights
+    if weights and not Path(weights).is_file():
+        raise InputError(f"config key features.weights: file {weights} not found")
 
 
 # ---------------------------------------------------------------- jobs
@@ -713,9 +769,9 @@ def run_study(
     can be filled in over several runs.
     """
     out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
     jobs = make_jobs(study, out_dir, timeout_s)
     selected = select_jobs(study, jobs, sorters, recordings)
+    out_dir.mkdir(parents=True, exist_ok=True)
     done = {job.key: row for job in selected if resume and (row := finished_row(job))}
     pending = [job for job in selected if job.key not in done]
     logger.info(

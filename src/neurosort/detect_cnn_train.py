@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+import zipfile
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,15 @@ from typing import Any
 import numpy as np
 from scipy.signal import resample_poly
 
+from neurosort.checks import (
+    AT_LEAST_0,
+    AT_LEAST_1,
+    FRACTION,
+    POSITIVE,
+    SEED,
+    check_settings,
+    usable_threads,
+)
 from neurosort.config import DetectConfig, PreprocessConfig
 from neurosort.detect_cnn import (
     PROBABILITY_GRID,
@@ -40,6 +50,7 @@ logger = get_logger(__name__)
 
 MATCH_WINDOW_MS = 0.5
 TEMPLATE_RATE_HZ = 24000.0
+MEAREC_ARRAYS = ("traces", "gain_uv", "sampling_frequency", "spike_times", "unit_mean_waveform_uv")
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,26 @@ class TrainingSettings:
     max_windows_per_source: int = 6000
     batch_size: int = 256
     threads: int = 2
+
+    def __post_init__(self) -> None:
+        check_settings(self, TRAINING_RULES, TRAINING_OPTIONS)
+
+
+TRAINING_RULES = {
+    "seed": (int, SEED),
+    "epochs": (int, AT_LEAST_1),
+    "validation_fraction": (float, FRACTION),
+    "added_noise_gains": (float, AT_LEAST_0),
+    "injected_rates_hz": (float, POSITIVE),
+    "injected_duration_s": (float, POSITIVE),
+    "generator_rates_hz": (float, POSITIVE),
+    "generator_noise_uv": (float, POSITIVE),
+    "generator_duration_s": (float, POSITIVE),
+    "max_windows_per_source": (int, AT_LEAST_1),
+    "batch_size": (int, AT_LEAST_1),
+    "threads": (int, AT_LEAST_1),
+}
+TRAINING_OPTIONS = {"seed": "--seed", "epochs": "--epochs", "threads": "--threads"}
 
 
 @dataclass
@@ -90,6 +121,20 @@ def training_files(train_dir: str | Path) -> list[Path]:
     for path in files:
         if "test" in path.name.lower() or "quiroga" in str(path).lower():
             raise InputError(f"{path}: test recordings must not be used for training")
+    return files
+
+
+def mearec_training_files(train_dir: str | Path) -> list[Path]:
+    """The training recordings, each checked to hold the MEArec arrays that training reads."""
+    files = training_files(train_dir)
+    for path in files:
+        try:
+            with np.load(path) as data:
+                missing = sorted(set(MEAREC_ARRAYS) - set(data.files))
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
+            raise InputError(f"{path}: not a readable .npz file ({error})") from error
+        if missing:
+            raise InputError(f"{path}: not a MEArec training recording (no {', '.join(missing)})")
     return files
 
 
@@ -164,7 +209,7 @@ def mearec_sets(
 ) -> tuple[list[LabelledWindows], list[LabelledWindows], list[np.ndarray]]:
     """(training parts, validation parts, unit mean waveforms) from the MEArec train folder."""
     train, validation, waveforms = [], [], []
-    for path in training_files(settings.train_dir or default_train_dir()):
+    for path in mearec_training_files(settings.train_dir or default_train_dir()):
         with np.load(path) as data:
             traces = data["traces"].astype(np.float32) * float(data["gain_uv"])
             fs = float(data["sampling_frequency"])
@@ -400,6 +445,7 @@ def train_detector(
     command: str = "",
 ) -> dict[str, Any]:
     """Build the data, train, write weights + JSON card + learning-curve PNG; return the card."""
+    settings = replace(settings, threads=usable_threads(settings.threads))
     spec = spec or WindowSpec()
     train, validation = build_training_data(settings, spec)
     pooled = LabelledWindows.concatenate(validation)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from neurosort.checks import AT_LEAST_0, AT_LEAST_1, POSITIVE, SEED, check_settings
 from neurosort.config import SortConfig
 from neurosort.detect_cnn_train import training_files
 from neurosort.encoders.augment import Augmentation
@@ -45,6 +46,21 @@ class PretrainSettings:
     supcon_weight: float = 1.0
     seed: int = 0
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_settings(self, PRETRAIN_RULES, PRETRAIN_OPTIONS)
+
+
+PRETRAIN_RULES = {
+    "n_components": (int, AT_LEAST_1),
+    "n_steps": (int, AT_LEAST_1),
+    "batch_size": (int, AT_LEAST_1),
+    "learning_rate": (float, POSITIVE),
+    "temperature": (float, POSITIVE),
+    "supcon_weight": (float, AT_LEAST_0),
+    "seed": (int, SEED),
+}
+PRETRAIN_OPTIONS = {"n_steps": "--steps", "seed": "--seed"}
 
 
 @dataclass
