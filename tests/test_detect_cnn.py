@@ -290,3 +290,11 @@ def test_training_files_without_mearec_arrays_are_refused(tmp_path):
     (tmp_path / "mono_train_00.npz").write_bytes(b"PK\x03\x04 not really a zip file")
     with pytest.raises(InputError, match="mono_train_00.npz: not a readable .npz file"):
         mearec_training_files(tmp_path)
+
+
+def test_train_detector_refuses_a_folder_as_out_before_training(tmp_path, capsys):
+    from neurosort.cli import main
+
+    command = ["--no-progress", "train-detector", "--out", str(tmp_path), "--train-dir", "missing"]
+    assert main(command) == 1
+    assert "--out " + str(tmp_path) + ": is a folder; name a file" in capsys.readouterr().err

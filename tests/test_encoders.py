@@ -272,3 +272,11 @@ def test_shipped_encoder_weights_are_what_their_card_command_trains(
 
     retrained, shipped = retrained_from_card(default_weights(architecture))
     assert all(torch.equal(retrained[name], shipped[name]) for name in shipped)
+
+
+def test_train_encoder_refuses_a_folder_as_out_before_training(tmp_path, capsys):
+    from neurosort.cli import main
+
+    command = ["--no-progress", "train-encoder", "--out", str(tmp_path), "--train-dir", "missing"]
+    assert main(command) == 1
+    assert "--out " + str(tmp_path) + ": is a folder; name a file" in capsys.readouterr().err

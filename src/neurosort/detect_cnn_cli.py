@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def cmd_train_detector(args: argparse.Namespace) -> int:
+    from neurosort.checks import check_output_file
     from neurosort.detect_cnn_train import TrainingSettings, train_detector
 
+    check_output_file(Path(args.out), "--out")
     given = {
         "seed": args.seed,
         "epochs": args.epochs,

@@ -108,3 +108,16 @@ def test_subclasses_must_sit_inside_one_class(synthetic_folder):
     )
     with pytest.raises(InputError, match="subclass all"):
         straddling.class_of_subclass()
+
+
+def test_labels_elsewhere_leave_the_folders_own_labels_file_alone(synthetic_folder, tmp_path):
+    labels = tmp_path / "my_labels.csv"
+    shutil.copy(synthetic_folder / "labels.csv", labels)
+    assert len(load_recordings(synthetic_folder, "custom", 100.0, labels)) == 24
+
+
+def test_bonn_takes_neither_labels_nor_another_rate(data_dir):
+    with pytest.raises(InputError, match="--labels is for a folder of arrays"):
+        load_recordings(data_dir / "bonn_eeg", "binary", labels_file="labels.csv")
+    with pytest.raises(InputError, match="but --fs-hz says 256 Hz"):
+        load_recordings(data_dir / "bonn_eeg", "binary", 256.0)

@@ -59,3 +59,10 @@ def test_annotated_edf_segments_become_recordings(tmp_path):
     assert recordings.class_names == ("rest", "seizure")
     assert recordings.labels.tolist() == [0, 1, 0]
     assert [s.shape for s in recordings.signals] == [(1, 500)] * 3
+    from neurosort.states.data import load_recordings
+
+    assert load_recordings(path, "edf", 100.0).class_names == ("rest", "seizure")
+    with pytest.raises(InputError, match="sampled at 100 Hz but --fs-hz says 250 Hz"):
+        load_recordings(path, "edf", 250.0)
+    with pytest.raises(InputError, match="--labels is for a folder of arrays"):
+        load_recordings(path, "edf", labels_file=tmp_path / "labels.csv")

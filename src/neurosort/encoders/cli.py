@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def cmd_train_encoder(args: argparse.Namespace) -> int:
+    from neurosort.checks import check_output_file
     from neurosort.detect_cnn_train import default_train_dir
     from neurosort.encoders.pretrain import PretrainSettings, pretrain
 
+    check_output_file(Path(args.out), "--out")
     settings = PretrainSettings(architecture=args.architecture, n_steps=args.steps, seed=args.seed)
     command = (
         f"neurosort train-encoder --architecture {args.architecture} --out {args.out} "

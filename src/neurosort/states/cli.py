@@ -341,7 +341,7 @@ def run_evaluate(args) -> int:
 
 
 def run_predict(args) -> int:
-    from neurosort.states.data import read_stream_signal
+    from neurosort.states.data import check_given_rate, read_stream_signal
     from neurosort.states.modelfile import load_model
     from neurosort.states.policy import load_policy
     from neurosort.states.stream import stream_predict
@@ -353,6 +353,7 @@ def run_predict(args) -> int:
     policy = load_policy(args.policy, trained.class_names) if args.policy else None
     signal, file_rate = read_stream_signal(args.signal)
     trained.check_amplitude([signal], str(args.signal))
+    check_given_rate(args.signal, file_rate, args.fs_hz)
     rate = file_rate or args.fs_hz or trained.sampling_frequency_hz
     history = _history_samples(args.history_s, rate, trained.window.length_samples)
     rows = stream_predict(trained, signal, rate, args.hop_samples, args.smooth_windows,

@@ -165,7 +165,9 @@ def load_folder(
     labels = read_labels(labels_path)
     files = {
         p.stem: p for p in sorted(folder.iterdir())
-        if p.suffix.lower() in ARRAY_SUFFIXES and p.resolve() != labels_path.resolve()
+        if p.suffix.lower() in ARRAY_SUFFIXES
+        and p.resolve() != labels_path.resolve()
+        and p.name != "labels.csv"
     }
     missing = sorted(set(labels) - set(files))
     unlabelled = sorted(set(files) - set(labels))
@@ -238,13 +240,23 @@ def load_recordings(
 ) -> Recordings:
     """Bonn folder or npz, a folder of arrays with labels, or an annotated MNE-readable file."""
     path = Path(source)
-    if path.is_dir() and (path / BONN_FILE).is_file() or path.name == BONN_FILE:
-        return load_bonn(path, task)
-    if path.is_dir():
+    if path.is_dir() and not (path / BONN_FILE).is_file():
         return load_folder(path, sampling_frequency_hz, labels_file, task)
-    if path.is_file():
-        return load_annotated(path, task)
-    raise InputError(f"{path}: no such file or folder")
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if labels_file:
+        raise InputError(f"{path}: --labels is for a folder of arrays; these data carry their "
+                         "own labels")
+    is_bonn = path.is_dir() or path.name == BONN_FILE
+    recordings = load_bonn(path, task) if is_bonn else load_annotated(path, task)
+    check_given_rate(path, recordings.sampling_frequency_hz, sampling_frequency_hz)
+    return recordings
+
+
+def check_given_rate(path: Path, file_rate_hz: float | None, given_hz: float | None) -> None:
+    if file_rate_hz and given_hz and abs(given_hz - file_rate_hz) > 1e-3:
+        raise InputError(f"{path}: the file is sampled at {file_rate_hz:g} Hz but --fs-hz says "
+                         f"{given_hz:g} Hz; leave --fs-hz out for this file")
 
 
 def _check_same_channels(signals: tuple[np.ndarray, ...], where: str) -> None:
