@@ -159,7 +159,7 @@ def test_shared_study_parses_with_data_root(data_dir):
             "[[sorters]]\nname='neurosort'\nlabel='x__neurosort'\n",
             "job names gen1__x__neurosort occur twice",
         ),
-        ("timeout_s = nan\n" + TINY_STUDY, "timeout_s must be a finite number, got nan"),
+        ("timeout_s = nan\n" + TINY_STUDY, "timeout_s must be a number, got nan"),
         ("match_window_samples = inf\n" + TINY_STUDY, "must be a finite number, got inf"),
         (TINY_STUDY + "[[sorters]]\nname='mountainsort5'\nparams=5\n", "must be a table"),
         (
@@ -278,6 +278,26 @@ def test_failing_and_timed_out_jobs_become_error_rows(tiny_study, tmp_path):
     assert bench.read_row(Path(job.job_dir))["status"] == "failed"
 
 
+def test_ground_truth_of_another_recording_fails_the_job_before_sorting(tiny_study, tmp_path):
+    (tmp_path / "recordings").mkdir()
+    shutil.copy(tiny_study.parent / "recordings" / "gen1.npz", tmp_path / "recordings")
+    save_npz_recording(tmp_path / "other.npz", np.zeros((10, 1)), 30000.0, [1, 2], [0, 0])
+    (tmp_path / "study.toml").write_text(
+        TINY_STUDY.replace('"recordings/*.npz"', '"recordings/*.npz"\nground_truth = "other.npz"')
+    )
+    [job, _] = bench.make_jobs(bench.load_study(tmp_path / "study.toml"), tmp_path / "out")
+    row = bench.run_job(job)
+    assert row["status"] == "failed"
+    assert "other.npz: sampled at 30000 Hz but the recording at 24000 Hz" in row["error"]
+    assert not (Path(job.job_dir) / "sorter_output").exists()
+
+
+def test_an_infinite_timeout_means_no_limit(tiny_study, tmp_path):
+    (tmp_path / "study.toml").write_text("timeout_s = inf\n" + TINY_STUDY)
+    (tmp_path / "recordings").symlink_to(tiny_study.parent / "recordings")
+    assert bench.load_study(tmp_path / "study.toml").timeout_s == float("inf")
+
+
 def test_kilosort4_is_skipped_with_a_reason(tiny_study, tmp_path):
     (tmp_path / "recordings").symlink_to(tiny_study.parent / "recordings")
     (tmp_path / "study.toml").write_text(
@@ -330,7 +350,7 @@ def test_cli_refuses_a_bad_study_before_running_a_job(tiny_study, tmp_path, caps
     assert not (tmp_path / "out").exists()
     study.write_text(TINY_STUDY)
     assert main(["bench", str(study), "--out", str(tmp_path / "out"), "--timeout-s", "nan"]) == 1
-    assert "--timeout-s must be a finite number > 0, got nan" in capsys.readouterr().err
+    assert "--timeout-s must be > 0 (inf: no limit), got nan" in capsys.readouterr().err
     assert main(["bench", str(study), "--out", str(tmp_path / "out"), "--sorters", "magic"]) == 1
     assert not (tmp_path / "out").exists()
 

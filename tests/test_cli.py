@@ -183,6 +183,21 @@ def test_ground_truth_of_another_recording_is_refused(
     assert code == 1 and message in stderr and not out.exists()
 
 
+@pytest.mark.parametrize(("rate", "n_samples", "message"), [
+    (30000.0, None, "sampled at 30000 Hz but the sorting at 24000 Hz"),
+    (None, 1000, "1000 samples but the sorted recording had"),
+])
+def test_evaluate_refuses_a_recording_that_was_not_sorted(
+    small_recording, sorted_folder, tmp_path, capsys, rate, n_samples, message
+):
+    with np.load(small_recording) as data:
+        other = save_npz_recording(tmp_path / "other.npz", data["traces"][:n_samples],
+                                   rate or float(data["sampling_frequency"]))
+    code, _, stderr = run_cli(capsys, "evaluate", sorted_folder, "--ground-truth",
+                              small_recording, "--recording", other)
+    assert code == 1 and f"other.npz: {message}" in stderr
+
+
 @pytest.mark.parametrize("name", ["spikes.npz", "templates.npy"])
 def test_a_damaged_output_folder_is_named(small_recording, sorted_folder, tmp_path, capsys, name):
     import shutil

@@ -8,6 +8,7 @@ from neurosort.config import (
     validate,
     with_overrides,
 )
+from neurosort.errors import NeurosortError
 
 
 def test_toml_round_trip(tmp_path):
@@ -73,8 +74,14 @@ def test_invalid_toml_names_file(tmp_path):
 def test_config_that_is_not_utf8_names_file(tmp_path):
     path = tmp_path / "latin1.toml"
     path.write_bytes("[detect]\nthreshold_mad = 4 # \xe9\n".encode("latin-1"))
-    with pytest.raises(ConfigError, match="latin1.toml: not valid UTF-8"):
+    with pytest.raises(NeurosortError, match="latin1.toml: config file is not UTF-8 text"):
         load_config(path)
+
+
+def test_config_saved_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf[detect]\nthreshold_mad = 4.5\n")
+    assert load_config(path).detect.threshold_mad == 4.5
 
 
 def test_a_numbered_gpu_is_a_valid_device():

@@ -5,7 +5,7 @@ A study is a TOML file::
     data_root = "../../shared/data"      # optional; $NEUROSORT_DATA overrides it
     match_window_samples = 30            # SpikeForest matching window
     snr_threshold = 8.0                  # units at or above it make the headline accuracy
-    timeout_s = 3600                     # per job; `--timeout-s` overrides it
+    timeout_s = 3600                     # per job (inf: none); `--timeout-s` overrides it
 
     [[recordings]]
     path = "mearec/test/*.npz"           # a path or a glob
@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from neurosort.checks import read_text
 from neurosort.errors import InputError, NeurosortError
 from neurosort.evaluate import jsonable
 from neurosort.log import get_logger
@@ -169,8 +170,8 @@ def load_study(path: str | os.PathLike) -> Study:
     if not path.is_file():
         raise InputError(f"{path}: study file not found")
     try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        data = tomllib.loads(read_text(path, "study file"))
+    except tomllib.TOMLDecodeError as error:
         raise InputError(f"{path}: not valid TOML ({error})") from error
     _reject_unknown(path, "study", data, _STUDY_KEYS)
     data_root = _data_root(path, data.get("data_root"))
@@ -187,7 +188,9 @@ def load_study(path: str | os.PathLike) -> Study:
             path, data, "match_window_samples", int, DEFAULT_MATCH_WINDOW_SAMPLES, minimum=0
         ),
         snr_threshold=_number(path, data, "snr_threshold", float, DEFAULT_SNR_THRESHOLD),
-        timeout_s=_number(path, data, "timeout_s", float, DEFAULT_TIMEOUT_S, minimum=1e-9),
+        timeout_s=_number(
+            path, data, "timeout_s", float, DEFAULT_TIMEOUT_S, minimum=1e-9, infinite_ok=True
+        ),
     )
 
 
@@ -203,11 +206,15 @@ def _reject_unknown(path: Path, where: str, table: Any, allowed: set[str]) -> No
 
 
 def _number(
-    path: Path, table: dict, key: str, kind: type, default: Any, minimum: float | None = None
+    path: Path, table: dict, key: str, kind: type, default: Any, minimum: float | None = None,
+    infinite_ok: bool = False,
 ) -> Any:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InputError(f"{path}: {key} must be a finite number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or (
+        math.isinf(value) and not infinite_ok
+    ):
+        raise InputError(f"{path}: {key} must be a {'' if infinite_ok else 'finite '}number, "
+                         f"got {value!r}")
     if minimum is not None and value < minimum:
         raise InputError(f"{path}: {key} must be >= {minimum}, got {value}")
     return kind(value)
@@ -552,7 +559,7 @@ def execute_job(job: Job) -> dict[str, Any]:
 
     try:
         recording = load_recording(job.recording.path, **job.recording.load_options)
-        truth = _load_truth(job.recording)
+        truth = _load_truth(job.recording, recording)
         skip = _skip_reason(job.sorter, recording.n_channels)
         if skip:
             return {"status": "skipped", "error": skip, "units": []}
@@ -607,7 +614,9 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _load_truth(spec: RecordingSpec):
+def _load_truth(spec: RecordingSpec, recording):
+    """The recording's ground truth, checked against it before any sorting (None: none)."""
+    from neurosort.evaluate import check_ground_truth
     from neurosort.io import load_ground_truth
 
     if spec.ground_truth is None:
@@ -615,14 +624,19 @@ def _load_truth(spec: RecordingSpec):
     options = {
         "sampling_frequency_hz": spec.load_options.get("sampling_frequency_hz"),
         "peak_offset_samples": spec.peak_offset_samples,
+        "fallback_sampling_frequency_hz": recording.sampling_frequency_hz,
     }
     try:
-        return load_ground_truth(spec.ground_truth, **options)
+        truth = load_ground_truth(spec.ground_truth, **options)
     except InputError:
         if spec.ground_truth_required:
             raise
         logger.info("%s: no ground truth in the file; timing only", spec.name)
         return None
+    check_ground_truth(
+        truth, recording.sampling_frequency_hz, recording.n_samples, str(spec.ground_truth)
+    )
+    return truth
 
 
 def _skip_reason(sorter: SorterSpec, n_channels: int) -> str:

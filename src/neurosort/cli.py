@@ -112,19 +112,20 @@ def _detection_truth(args: argparse.Namespace, recording):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from neurosort.evaluate import check_ground_truth, evaluate
+    from neurosort.evaluate import check_ground_truth, check_sorted_recording, evaluate
     from neurosort.io import load_ground_truth, load_recording
     from neurosort.output import read_result
 
     result = read_result(args.out_dir)
+    recording = None
+    if args.recording:
+        recording = load_recording(args.recording, sampling_frequency_hz=args.sampling_frequency)
+        check_sorted_recording(result, recording, args.recording)
     truth = load_ground_truth(
         args.ground_truth,
         sampling_frequency_hz=args.sampling_frequency,
         fallback_sampling_frequency_hz=result.sampling_frequency_hz,
     )
-    recording = None
-    if args.recording:
-        recording = load_recording(args.recording, sampling_frequency_hz=args.sampling_frequency)
     n_samples = recording.n_samples if recording is not None else result.n_samples
     check_ground_truth(truth, result.sampling_frequency_hz, n_samples, args.ground_truth)
     scores = evaluate(

@@ -176,10 +176,12 @@ def load_config(path: str | Path) -> SortConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    from neurosort.checks import read_text
+
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: not valid UTF-8 TOML ({error})") from error
+        data = tomllib.loads(read_text(path, "config file"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from error
     try:
         return from_dict(SortConfig, data)
     except ConfigError as error:

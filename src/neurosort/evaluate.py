@@ -102,11 +102,12 @@ def evaluate(
     unit in ``ground_truth.unit_ids`` order), else NaN.
     """
     spikes = _spikes_of(result)
-    if isinstance(result, SortResult):
-        n_samples = recording.n_samples if recording is not None else result.n_samples
-        check_ground_truth(ground_truth, result.sampling_frequency_hz, n_samples)
+    if isinstance(result, SortResult) and recording is not None:
+        check_sorted_recording(result, recording)
     if recording is not None:
         check_ground_truth(ground_truth, recording.sampling_frequency_hz, recording.n_samples)
+    elif isinstance(result, SortResult):
+        check_ground_truth(ground_truth, result.sampling_frequency_hz, result.n_samples)
     if match_window_samples < 0:
         raise ValueError(f"match_window_samples must be >= 0, got {match_window_samples}")
     gt_times = np.asarray(ground_truth.sample_index, dtype=np.int64)
@@ -167,6 +168,22 @@ def detection_scores(
         "n_gt": len(gt_sample_index),
         "n_matched": len(matched),
     }
+
+
+def check_sorted_recording(result: SortResult, recording: Recording, label: str = "recording"
+                           ) -> None:
+    """Raise InputError when ``recording`` cannot be the one ``result`` was sorted from."""
+    if not math.isclose(result.sampling_frequency_hz, recording.sampling_frequency_hz,
+                        rel_tol=1e-6):
+        raise InputError(
+            f"{label}: sampled at {recording.sampling_frequency_hz:g} Hz but the sorting at "
+            f"{result.sampling_frequency_hz:g} Hz: not the recording that was sorted"
+        )
+    if result.n_samples is not None and result.n_samples != recording.n_samples:
+        raise InputError(
+            f"{label}: {recording.n_samples} samples but the sorted recording had "
+            f"{result.n_samples}: not the recording that was sorted"
+        )
 
 
 def check_ground_truth(

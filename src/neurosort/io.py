@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from neurosort.checks import read_text
 from neurosort.errors import InputError
 from neurosort.log import get_logger
 from neurosort.types import GroundTruth, Recording
@@ -671,8 +672,8 @@ def _info_is_channel_major(info: dict[str, Any]) -> bool:
 
 def _load_json(path: Path) -> dict[str, Any]:
     try:
-        content = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
+        content = json.loads(read_text(path, "sidecar JSON"))
+    except ValueError as error:
         raise InputError(f"{path}: unreadable JSON ({_one_line(error)})") from error
     if not isinstance(content, dict):
         raise InputError(f"{path}: expected a JSON object")

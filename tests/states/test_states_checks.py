@@ -102,9 +102,13 @@ def test_folds_beyond_the_rarest_class_are_an_input_error(synthetic_folder):
 
 
 def test_crop_longer_than_the_window_is_an_input_error(synthetic_folder, tmp_path):
-    with pytest.raises(InputError, match=r"--crop-samples must be in \[0, 100\] .*got 120"):
+    with pytest.raises(InputError, match=r"--crop-samples must be in \[0, 100\] \(0 or a crop of "
+                       r"the 100-sample window; lstm's default crop\), got 120"):
         run_cli("train", "--data", str(synthetic_folder), *SMALL_CV, "--model", "lstm",
                 "--out", str(tmp_path / "lstm.pt"))
+    with pytest.raises(InputError, match=r"sample window\), got 101"):
+        run_cli("train", "--data", str(synthetic_folder), *SMALL_CV, "--crop-samples", "101",
+                "--out", str(tmp_path / "cnn.pt"))
 
 
 @pytest.mark.parametrize(("arguments", "message"), [

@@ -37,11 +37,16 @@ def class_weights(y_index: np.ndarray, n_classes: int, weighting: str | bool) ->
     return balanced ** CLASS_WEIGHTINGS[weighting]
 
 
+def validation_parts(fraction: float) -> int:
+    """The early-stopping split holds out one of this many parts: never more than half."""
+    return max(2, round(1 / fraction))
+
+
 def validation_split(
     y_index: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stratified split that keeps every group (recording) on one side."""
-    n_splits = max(2, round(1 / fraction))
+    n_splits = validation_parts(fraction)
     if groups is None:
         splitter = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
         return next(splitter.split(y_index, y_index))

@@ -28,8 +28,7 @@ from neurosort.log import get_logger
 
 logger = get_logger(__name__)
 
-# The early-stopping split holds out 1 / max(2, round(1 / fraction)) of the recordings: never
-# more than half, whatever the fraction.
+# The early-stopping split never holds out more than half (classifier.validation_parts).
 VALIDATION_FRACTION = Interval(0, 0.5)
 
 
@@ -172,8 +171,9 @@ def _check_window_options(model: str, args) -> None:
     default = model_spec(model).window
     length = args.window_samples or default.length_samples
     crop = default.crop_samples if args.crop_samples is None else args.crop_samples
+    whose = "" if args.crop_samples is not None else f"; {model}'s default crop"
     check_option("--crop-samples", crop, Interval(0, length),
-                 f" (0 or a crop of the {length}-sample window)")
+                 f" (0 or a crop of the {length}-sample window{whose})")
 
 
 def _check_folds(folds: int, recordings) -> None:
@@ -190,8 +190,10 @@ def _check_folds(folds: int, recordings) -> None:
 def _check_validation_fraction(classifier, n_recordings: int, given: bool) -> None:
     """The early-stopping split of ``classifier`` holds out one of round(1 / fraction) parts of
     the ``n_recordings`` training recordings: at least one recording."""
+    from neurosort.states.classifier import validation_parts
+
     fraction = getattr(classifier, "validation_fraction", 0.0)
-    if fraction == 0 or max(2, round(1 / fraction)) <= n_recordings:
+    if fraction == 0 or validation_parts(fraction) <= n_recordings:
         return
     allowed = f"0 or in [{1 / n_recordings:.3g}, 0.5]" if n_recordings >= 2 else "0"
     default = "" if given else " (the model's default)"
