@@ -62,9 +62,6 @@ class FeaturesConfig:
     training_steps: int = 0  # optimiser steps of a learned encoder's fit; 0 = its default
     weights: str = ""  # encoder weights file; empty = the ones shipped in the package
     device: str = "auto"  # auto | cpu | cuda | mps
-    # > 0: each channel's value at the peak sample joins the features, scaled to this many
-    # times the features' mean spread per dimension (amplitude that encoders may ignore)
-    peak_amplitude_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -246,7 +243,6 @@ def validate(config: SortConfig) -> SortConfig:
             raise ConfigError(f"config key {key}: must be > 0, got {value}")
     not_negative = {
         "features.training_steps": config.features.training_steps,
-        "features.peak_amplitude_weight": config.features.peak_amplitude_weight,
         "detect.dead_time_ms": config.detect.dead_time_ms,
         "detect.exclusion_radius_um": config.detect.exclusion_radius_um,
         "waveforms.neighbourhood_radius_um": config.waveforms.neighbourhood_radius_um,

@@ -90,10 +90,6 @@ def cluster_snippets(
             fit_index = np.sort(rng.choice(len(shapes), cfg.max_spikes_to_fit, replace=False))
         extractor.fit(shapes[fit_index])
         features = extractor.transform(shapes)
-        if config.features.peak_amplitude_weight > 0:
-            features = with_peak_amplitudes(
-                features, snippets, recording.sampling_frequency_hz, config
-            )
     with timer.step("cluster"):
         labels = cluster_features(features, config)
     with timer.step("merge"):
@@ -107,24 +103,6 @@ def cluster_snippets(
             config,
         )
     return labels, features
-
-
-def with_peak_amplitudes(
-    features: np.ndarray, snippets: np.ndarray, sampling_frequency_hz: float, config: SortConfig
-) -> np.ndarray:
-    """``features`` joined by each channel's snippet value at the peak sample, each column
-    scaled to ``peak_amplitude_weight`` times the features' mean standard deviation."""
-    peak, _ = snippet_offsets(
-        sampling_frequency_hz, config.waveforms.before_ms, config.waveforms.after_ms
-    )
-    amplitudes = snippets[:, peak, :].astype(np.float64)
-    spread = float(np.mean(np.std(features, axis=0))) or 1.0
-    scale = config.features.peak_amplitude_weight * spread / np.maximum(
-        np.std(amplitudes, axis=0), 1e-12
-    )
-    return np.hstack([features, (amplitudes - amplitudes.mean(axis=0)) * scale]).astype(
-        np.float32
-    )
 
 
 def cluster_features(features: np.ndarray, config: SortConfig) -> np.ndarray:
