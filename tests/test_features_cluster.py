@@ -3,7 +3,12 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from neurosort import registry
-from neurosort.cluster import cluster_subsample_then_assign, make_clusterer, merge_similar_units
+from neurosort.cluster import (
+    cluster_subsample_then_assign,
+    make_clusterer,
+    merge_similar_units,
+    refine_by_discriminant,
+)
 from neurosort.features import PCAFeatures, WaveletFeatures
 
 
@@ -105,3 +110,25 @@ def test_merge_keeps_look_alike_units_that_fire_independently():
         split, snippets, np.array([3.0]), max_difference=1.5, refractory_samples=80, **options
     )
     assert len(np.unique(merged)) == 3
+
+
+def test_discriminant_refinement_separates_twins_from_a_corrupted_start():
+    rng = np.random.default_rng(3)
+    shape = -np.exp(-np.linspace(-2, 2, 32) ** 2 * 4)
+    truth = rng.integers(0, 2, 2000)
+    gain = np.where(truth == 0, 10.0, 12.0) * rng.normal(1, 0.03, 2000)
+    snippets = (gain[:, None] * shape + rng.normal(0, 1, (2000, 32)))[:, :, None]
+    start = np.where(rng.random(2000) < 0.25, 1 - truth, truth)
+    start[:100] = -1
+    refined = refine_by_discriminant(start, snippets, np.ones(1), rounds=10)
+    assert np.array_equal(refined[:100], start[:100])
+    agreement = np.mean(refined[100:] == truth[100:])
+    assert np.mean(start[100:] == truth[100:]) < 0.8 and agreement > 0.95
+    assert np.array_equal(refined, refine_by_discriminant(start, snippets, np.ones(1), 10))
+
+
+def test_discriminant_refinement_leaves_one_unit_and_zero_rounds_alone():
+    snippets, labels = two_unit_snippets()
+    one_unit = np.where(labels == 0, 0, -1)
+    assert np.array_equal(refine_by_discriminant(one_unit, snippets, np.ones(1), 5), one_unit)
+    assert np.array_equal(refine_by_discriminant(1 - labels, snippets, np.ones(1), 0), 1 - labels)

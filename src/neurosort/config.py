@@ -79,6 +79,9 @@ class ClusterConfig:
     # Spikes refitted with the unit templates, allowing one overlapping spike: one moves when
     # its best fit beats its unit's template by this many noise variances per value; 0 disables.
     reassign_min_gain_sigma2: float = 2.0
+    # Rounds of linear-discriminant refinement: assigned spikes relabelled by an LDA of their
+    # whitened snippets fitted on the current units, until no label changes; 0 disables.
+    refine_rounds: int = 10
 
 
 @dataclass(frozen=True)
@@ -247,6 +250,7 @@ def validate(config: SortConfig) -> SortConfig:
         "detect.exclusion_radius_um": config.detect.exclusion_radius_um,
         "waveforms.neighbourhood_radius_um": config.waveforms.neighbourhood_radius_um,
         "cluster.n_units": config.cluster.n_units,
+        "cluster.refine_rounds": config.cluster.refine_rounds,
         "cluster.merge_max_difference_sigma": config.cluster.merge_max_difference_sigma,
         "cluster.refractory_period_ms": config.cluster.refractory_period_ms,
         "preprocess.notch_hz": pre.notch_hz,

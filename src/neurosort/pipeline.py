@@ -198,6 +198,11 @@ def reassign(
             noise_levels,
             min_gain_sigma2=config.cluster.reassign_min_gain_sigma2,
         )
+    if config.cluster.refine_rounds > 0:
+        with timer.step("refine"):
+            labels = clustering.refine_by_discriminant(
+                labels, snippets, noise_levels, config.cluster.refine_rounds
+            )
     return clustering.relabel_consecutive(labels, min_size)
 
 
