@@ -132,3 +132,5 @@ def test_discriminant_refinement_leaves_one_unit_and_zero_rounds_alone():
     one_unit = np.where(labels == 0, 0, -1)
     assert np.array_equal(refine_by_discriminant(one_unit, snippets, np.ones(1), 5), one_unit)
     assert np.array_equal(refine_by_discriminant(1 - labels, snippets, np.ones(1), 0), 1 - labels)
+    unassigned = np.full(len(labels), -1)
+    assert np.array_equal(refine_by_discriminant(unassigned, snippets, np.ones(1), 5), unassigned)

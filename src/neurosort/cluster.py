@@ -173,16 +173,16 @@ def refine_by_discriminant(
 
     labels = np.array(labels, copy=True)
     assigned = np.flatnonzero(labels >= 0)
+    current = labels[assigned]
+    if len(np.unique(current)) < 2:
+        return labels
     values = (snippets[assigned] / np.asarray(noise_levels)[None, None, :]).reshape(
         len(assigned), -1
     )
-    current = labels[assigned]
     for _ in range(rounds):
-        if len(np.unique(current)) < 2:
-            break
         lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(values, current)
         updated = lda.predict(values)
-        if np.array_equal(updated, current):
+        if np.array_equal(updated, current) or len(np.unique(updated)) < 2:
             break
         current = updated
     labels[assigned] = current
