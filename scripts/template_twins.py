@@ -5,6 +5,11 @@ without a twin.
 
     .venv/bin/python scripts/template_twins.py --glob "mearec/test/mono_*.npz" \
         --units runs/bench_shared/units.csv --sorter neurosort
+
+With --oracle, how well the units' spikes can be told apart by waveform at all: perfect
+detection (the ground-truth times, background spikes left out), each spike assigned to the
+nearest true median template (plain, or whitened by the background's covariance), or by a
+linear discriminant trained on the recording's own labels (5-fold); SpikeForest accuracy.
 """
 
 from __future__ import annotations
@@ -24,23 +29,32 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("NEUROSORT_DATA", REPO.parent / "shared" / "data"))
 
 
-def nearest_twins(path: Path) -> pd.DataFrame:
-    """Per unit: its nearest other unit and their largest template difference in noise sigmas
-    (median templates of the true spike times on the band-passed trace, every channel)."""
+def truth_snippets(path: Path, n_background: int = 20000):
+    """(snippets of every ground-truth spike, their units, snippets at random times), flat,
+    on the band-passed trace in noise sigmas, every channel; and the ground truth."""
     recording, truth = load_recording(path), load_ground_truth(path)
     fs = recording.sampling_frequency_hz
     filtered = bandpass(recording.get_traces().astype(np.float64), fs)
     filtered /= mad_noise_levels(filtered)
+    n_channels = filtered.shape[1]
     window = WaveformConfig()
     before, after = round(window.before_ms * fs / 1000), round(window.after_ms * fs / 1000)
-    units = np.unique(truth.unit_index)
-    templates = []
-    for unit in units:
-        times = truth.sample_index[truth.unit_index == unit]
-        times = times[(times >= before) & (times < len(filtered) - after)]
-        offsets = times[:, None] + np.arange(-before, after)[None, :]
-        templates.append(np.median(filtered[offsets], axis=0).ravel())
-    flat = np.stack(templates)
+    inside = (truth.sample_index >= before) & (truth.sample_index < len(filtered) - after)
+    offsets = np.arange(-before, after)[None, :]
+
+    def cut(times):
+        return filtered[times[:, None] + offsets].reshape(len(times), offsets.size * n_channels)
+
+    random_times = np.random.default_rng(0).integers(before, len(filtered) - after, n_background)
+    return cut(truth.sample_index[inside]), truth.unit_index[inside], cut(random_times), truth
+
+
+def nearest_twins(path: Path) -> pd.DataFrame:
+    """Per unit: its nearest other unit and their largest template difference in noise sigmas
+    (median templates of the true spike times on the band-passed trace, every channel)."""
+    snippets, labels, _, _ = truth_snippets(path, n_background=0)
+    units = np.unique(labels)
+    flat = np.stack([np.median(snippets[labels == unit], axis=0) for unit in units])
     differences = np.abs(flat[:, None] - flat[None]).max(axis=-1)
     np.fill_diagonal(differences, np.inf)
     nearest = differences.argmin(axis=1)
@@ -50,6 +64,42 @@ def nearest_twins(path: Path) -> pd.DataFrame:
     })
 
 
+def spikeforest_accuracy(labels: np.ndarray, predicted: np.ndarray, unit: int) -> float:
+    matched = np.sum((labels == unit) & (predicted == unit))
+    return matched / (np.sum(labels == unit) + np.sum(predicted == unit) - matched)
+
+
+def oracle_accuracies(path: Path) -> pd.DataFrame:
+    """Per unit and assignment rule, the accuracy of telling the units apart by waveform."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    snippets, labels, background, truth = truth_snippets(path)
+    units = np.unique(labels)
+    templates = np.stack([np.median(snippets[labels == unit], axis=0) for unit in units])
+    covariance = np.cov(background.T) + 1e-3 * np.eye(background.shape[1])
+    whiten = np.linalg.cholesky(np.linalg.inv(covariance))
+
+    def nearest(values, centres):
+        return units[((values[:, None, :] - centres[None]) ** 2).sum(axis=-1).argmin(axis=1)]
+
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    predictions = {
+        "nearest_template": nearest(snippets, templates),
+        "nearest_whitened_template": nearest(snippets @ whiten, templates @ whiten),
+        "lda_own_labels_5fold": cross_val_predict(
+            LinearDiscriminantAnalysis(), snippets, labels, cv=folds
+        ),
+    }
+    rows = [
+        {"recording": path.stem, "gt_unit": unit, "snr": float(truth.unit_snr[index]),
+         "rule": rule, "accuracy": spikeforest_accuracy(labels, predicted, unit)}
+        for rule, predicted in predictions.items()
+        for index, unit in enumerate(units)
+    ]
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--glob", default="mearec/test/mono_*.npz", help="under the data folder")
@@ -57,8 +107,17 @@ def main() -> None:
     parser.add_argument("--sorter", default="neurosort")
     parser.add_argument("--min-snr", type=float, default=8.0)
     parser.add_argument("--twin-sigma", type=float, default=2.0)
+    parser.add_argument("--oracle", action="store_true", help="waveform-only upper references")
     args = parser.parse_args()
-    twins = pd.concat([nearest_twins(path) for path in sorted(DATA.glob(args.glob))])
+    paths = sorted(DATA.glob(args.glob))
+    if args.oracle:
+        table = pd.concat([oracle_accuracies(path) for path in paths])
+        strong = table[table.snr >= args.min_snr]
+        n_units = len(strong) // len(strong.rule.unique())
+        print(f"units with SNR >= {args.min_snr:g}: mean accuracy by rule ({n_units} units)")
+        print(strong.groupby("rule").accuracy.mean().round(3).to_string())
+        return
+    twins = pd.concat([nearest_twins(path) for path in paths])
     if args.units is None:
         print(twins.round(2).to_string(index=False))
         return
