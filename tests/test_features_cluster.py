@@ -125,6 +125,8 @@ def test_discriminant_refinement_separates_twins_from_a_corrupted_start():
     agreement = np.mean(refined[100:] == truth[100:])
     assert np.mean(start[100:] == truth[100:]) < 0.8 and agreement > 0.95
     assert np.array_equal(refined, refine_by_discriminant(start, snippets, np.ones(1), 10))
+    capped = refine_by_discriminant(start, snippets, np.ones(1), 10, max_spikes_per_unit=300)
+    assert np.mean(capped[100:] == truth[100:]) > 0.95
 
 
 def test_discriminant_refinement_leaves_one_unit_and_zero_rounds_alone():

@@ -162,15 +162,22 @@ def cluster_subsample_then_assign(
 
 
 def refine_by_discriminant(
-    labels: np.ndarray, snippets: np.ndarray, noise_levels: np.ndarray, rounds: int
+    labels: np.ndarray,
+    snippets: np.ndarray,
+    noise_levels: np.ndarray,
+    rounds: int,
+    max_spikes_per_unit: int = 2000,
+    seed: int = 0,
 ) -> np.ndarray:
     """Relabel the assigned spikes (labels >= 0) by a linear discriminant of their snippets
     (in noise sigmas, shrunk pooled covariance) fitted on the current labels, up to ``rounds``
     times or until no label changes. Shared within-unit covariance captures what a unit's
     spikes vary by (amplitude, jitter, background), which separates near-twin units better
-    than the clusters of the embedding did."""
+    than the clusters of the embedding did. Each fit sees at most ``max_spikes_per_unit``
+    spikes of a unit (a seeded draw), with the units' full sizes as priors."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
+    rng = np.random.default_rng(seed)
     labels = np.array(labels, copy=True)
     assigned = np.flatnonzero(labels >= 0)
     current = labels[assigned]
@@ -180,13 +187,28 @@ def refine_by_discriminant(
         len(assigned), -1
     )
     for _ in range(rounds):
-        lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(values, current)
-        updated = lda.predict(values)
+        counts = np.unique(current, return_counts=True)[1]
+        rows = _at_most_per_unit(current, max_spikes_per_unit, rng)
+        lda = LinearDiscriminantAnalysis(
+            solver="lsqr", shrinkage="auto", priors=counts / counts.sum()
+        )
+        updated = lda.fit(values[rows], current[rows]).predict(values)
         if np.array_equal(updated, current) or len(np.unique(updated)) < 2:
             break
         current = updated
     labels[assigned] = current
     return labels
+
+
+def _at_most_per_unit(labels: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted row indices: every spike of units up to ``limit`` spikes, ``limit`` of larger ones."""
+    if np.unique(labels, return_counts=True)[1].max() <= limit:
+        return np.arange(len(labels))
+    rows = [
+        members if len(members) <= limit else rng.choice(members, limit, replace=False)
+        for members in (np.flatnonzero(labels == unit) for unit in np.unique(labels))
+    ]
+    return np.sort(np.concatenate(rows))
 
 
 def relabel_consecutive(labels: np.ndarray, min_size: int = 1) -> np.ndarray:
