@@ -166,7 +166,7 @@ def refine_by_discriminant(
     snippets: np.ndarray,
     noise_levels: np.ndarray,
     rounds: int,
-    max_spikes_per_unit: int = 2000,
+    max_spikes_per_unit: int = 10000,
     seed: int = 0,
 ) -> np.ndarray:
     """Relabel the assigned spikes (labels >= 0) by a linear discriminant of their snippets

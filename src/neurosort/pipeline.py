@@ -201,7 +201,12 @@ def reassign(
     if config.cluster.refine_rounds > 0:
         with timer.step("refine"):
             labels = clustering.refine_by_discriminant(
-                labels, snippets, noise_levels, config.cluster.refine_rounds, seed=config.seed
+                labels,
+                snippets,
+                noise_levels,
+                config.cluster.refine_rounds,
+                max_spikes_per_unit=config.cluster.max_spikes_to_fit,
+                seed=config.seed,
             )
     return clustering.relabel_consecutive(labels, min_size)
 
