@@ -8,10 +8,11 @@ A feature method NAME@TRAINING (e.g. ``s4@pretrained``) sets ``features.training
 Each recording (MEArec test, both Quiroga excerpts) is detected and cut ONCE with the default
 config (``--detector cnn`` for the learned detector); every feature method is then fitted on at
 most ``cluster.max_spikes_to_fit`` seeded spikes and transforms all, and every clusterer runs
-subsample -> assign -> merge -> relabel -> overlap-aware reassignment as the pipeline does
-(``--set cluster.reassign_min_gain_sigma2=0``: no reassignment, as rows measured before it
-existed). ``gmm_truek`` is the GMM with k = number of ground-truth units and no merge (merging
-would change k). Martinez snippet sets have no traces: their given snippets are clustered (no
+subsample -> assign -> merge -> relabel -> overlap-aware reassignment -> discriminant
+refinement as the pipeline does (``--set cluster.reassign_min_gain_sigma2=0 --set
+cluster.refine_rounds=0``: clustering alone, as rows measured before either existed).
+``gmm_truek`` is the GMM with k = number of ground-truth units and no merge (merging would
+change k). Martinez snippet sets have no traces: their given snippets are clustered (no
 merge or reassignment, which need spike times and noise levels) and scored by ARI/NMI/cluster
 accuracy only. One row per recording x feature x clusterer
 goes to OUT/rows.csv as soon as it is scored (per-unit SNR and accuracy to OUT/units.csv).
@@ -156,7 +157,8 @@ def embed(method: str, shapes: np.ndarray, fs: float, config: SortConfig):
 
 
 def cluster(name: str, features: np.ndarray, sets: Detections, n_true: int, config: SortConfig):
-    """Cluster, assign, merge (not for true k), relabel and reassign (not without spike times)."""
+    """Cluster, assign, merge (not for true k), relabel, reassign and refine (not without spike
+    times)."""
     if name == "gmm_truek":
         settings = replace(config.cluster, method="gmm_bic", n_units=n_true)
     else:
