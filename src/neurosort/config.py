@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from neurosort.checks import read_text
 from neurosort.errors import NeurosortError
 
 MIN_CHUNK_DURATION_S = 0.1
@@ -179,8 +180,6 @@ def load_config(path: str | Path) -> SortConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    from neurosort.checks import read_text
-
     try:
         data = tomllib.loads(read_text(path, "config file"))
     except tomllib.TOMLDecodeError as error:

@@ -170,8 +170,9 @@ def detection_scores(
     }
 
 
-def check_sorted_recording(result: SortResult, recording: Recording, label: str = "recording"
-                           ) -> None:
+def check_sorted_recording(
+    result: SortResult, recording: Recording, label: str = "recording"
+) -> None:
     """Raise InputError when ``recording`` cannot be the one ``result`` was sorted from."""
     if not math.isclose(result.sampling_frequency_hz, recording.sampling_frequency_hz,
                         rel_tol=1e-6):
