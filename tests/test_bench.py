@@ -182,6 +182,12 @@ def test_bad_study_files_raise_input_error(tiny_study, tmp_path, text, message):
         bench.load_study(path)
 
 
+def test_a_study_saved_with_a_byte_order_mark_loads(tiny_study, tmp_path):
+    (tmp_path / "study.toml").write_bytes(b"\xef\xbb\xbf" + TINY_STUDY.encode())
+    (tmp_path / "recordings").symlink_to(tiny_study.parent / "recordings")
+    assert bench.load_study(tmp_path / "study.toml").name == "tiny"
+
+
 def test_data_root_is_overridden_by_environment(tiny_study, tmp_path, monkeypatch):
     study = tmp_path / "study.toml"
     study.write_text('data_root = "nowhere"\n' + TINY_STUDY)

@@ -153,6 +153,13 @@ def test_raw_binary_with_sidecar_is_memory_mapped(tmp_path):
     assert_same_traces(recording, counts * 0.5)
 
 
+def test_a_sidecar_saved_with_a_byte_order_mark_is_read(tmp_path):
+    np.arange(20, dtype=np.int16).tofile(tmp_path / "trial.raw")
+    info = {"sample_rate": 15000.0, "shape": [-1, 2], "dtype": "int16"}
+    (tmp_path / "info.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(info).encode())
+    assert load_recording(tmp_path / "trial.raw").n_channels == 2
+
+
 def test_raw_binary_with_explicit_arguments_and_channel_major_sidecar(tmp_path):
     samples = np.arange(12, dtype=np.float32).reshape(6, 2)
     samples.tofile(tmp_path / "a.bin")
