@@ -187,8 +187,8 @@ def refine_by_discriminant(
         len(assigned), -1
     )
     for _ in range(rounds):
-        counts = np.unique(current, return_counts=True)[1]
-        rows = _at_most_per_unit(current, max_spikes_per_unit, rng)
+        units, counts = np.unique(current, return_counts=True)
+        rows = _at_most_per_unit(current, units, counts, max_spikes_per_unit, rng)
         lda = LinearDiscriminantAnalysis(
             solver="lsqr", shrinkage="auto", priors=counts / counts.sum()
         )
@@ -200,13 +200,17 @@ def refine_by_discriminant(
     return labels
 
 
-def _at_most_per_unit(labels: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
-    """Sorted row indices: every spike of units up to ``limit`` spikes, ``limit`` of larger ones."""
-    if np.unique(labels, return_counts=True)[1].max() <= limit:
+def _at_most_per_unit(
+    labels: np.ndarray, units: np.ndarray, counts: np.ndarray, limit: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Sorted row indices: every spike of units up to ``limit`` spikes, ``limit`` of larger ones
+    (``units`` and their ``counts`` as np.unique gives them)."""
+    if counts.max() <= limit:
         return np.arange(len(labels))
     rows = [
         members if len(members) <= limit else rng.choice(members, limit, replace=False)
-        for members in (np.flatnonzero(labels == unit) for unit in np.unique(labels))
+        for members in (np.flatnonzero(labels == unit) for unit in units)
     ]
     return np.sort(np.concatenate(rows))
 
