@@ -8,6 +8,7 @@ from neurosort.cluster import (
     make_clusterer,
     merge_similar_units,
     refine_by_discriminant,
+    split_by_refractory,
 )
 from neurosort.features import PCAFeatures, WaveletFeatures
 
@@ -136,3 +137,68 @@ def test_discriminant_refinement_leaves_one_unit_and_zero_rounds_alone():
     assert np.array_equal(refine_by_discriminant(1 - labels, snippets, np.ones(1), 0), 1 - labels)
     unassigned = np.full(len(labels), -1)
     assert np.array_equal(refine_by_discriminant(unassigned, snippets, np.ones(1), 5), unassigned)
+
+
+def refractory_train(rng, n, refractory=48, mean_interval=400):
+    """Spike times of one neuron: no two closer than ``refractory`` samples."""
+    return np.cumsum(refractory + rng.exponential(mean_interval - refractory, n)).astype(int)
+
+
+def test_split_separates_merged_twins_by_their_refractory_violations():
+    rng = np.random.default_rng(5)
+    shape = -np.exp(-np.linspace(-2, 2, 32) ** 2 * 4)
+    truth = np.repeat([0, 1, 2], 1500)  # twins 0 and 1 merged into unit 0; unit 2 distinct
+    gain = np.array([10.0, 12.0, 20.0])[truth] * rng.normal(1, 0.03, len(truth))
+    snippets = (gain[:, None] * shape + rng.normal(0, 1, (len(truth), 32)))[:, :, None]
+    times = np.concatenate([refractory_train(rng, 1500) for _ in range(3)])
+    order = np.argsort(times, kind="stable")
+    truth, snippets, times = truth[order], snippets[order], times[order]
+    labels = np.where(truth == 2, 1, 0)
+    options = {"refractory_samples": 48, "dead_time_samples": 19, "min_size": 15,
+               "n_samples": int(times.max()) + 1}
+    split = split_by_refractory(labels, snippets, np.ones(1), times, max_violation_ratio=0.35,
+                                **options)
+    assert np.array_equal(split[truth == 2], labels[truth == 2])
+    twins = truth < 2
+    assert len(np.unique(split[twins])) == 2
+    assert adjusted_rand_score(truth[twins], split[twins]) > 0.8
+    kept = split_by_refractory(labels, snippets, np.ones(1), times, max_violation_ratio=0.0,
+                               **options)
+    assert np.array_equal(kept, labels)
+
+
+def test_split_leaves_a_pool_of_identical_neurons_and_a_clean_unit_alone():
+    rng = np.random.default_rng(6)
+    shape = -np.exp(-np.linspace(-2, 2, 32) ** 2 * 4)
+    snippets = (10.0 * shape + rng.normal(0, 1, (3000, 32)))[:, :, None]
+    pooled = np.sort(np.concatenate([refractory_train(rng, 1000) for _ in range(3)]))
+    options = {"refractory_samples": 48, "dead_time_samples": 19, "min_size": 15,
+               "max_violation_ratio": 0.35, "n_samples": int(pooled.max()) + 1}
+    labels = np.zeros(3000, dtype=int)
+    assert np.array_equal(split_by_refractory(labels, snippets, np.ones(1), pooled, **options),
+                          labels)
+    clean = refractory_train(rng, 3000)
+    options["n_samples"] = int(clean.max()) + 1
+    assert np.array_equal(split_by_refractory(labels, snippets, np.ones(1), clean, **options),
+                          labels)
+
+
+def test_split_refuses_a_cut_that_only_isolates_spikes_next_to_another():
+    rng = np.random.default_rng(7)
+    shape = -np.exp(-np.linspace(-2, 2, 32) ** 2 * 4)
+    neuron = refractory_train(rng, 2000, mean_interval=1000)
+    companions = np.sort(rng.choice(neuron, 80, replace=False)) + 30  # 30 samples after
+    times = np.concatenate([neuron, companions])
+    distorted = np.r_[np.zeros(2000), np.ones(80)]
+    waveforms = 10.0 * shape + distorted[:, None] * 6.0 * np.roll(shape, 8)
+    snippets = (waveforms + rng.normal(0, 1, (2080, 32)))[:, :, None]
+    order = np.argsort(times, kind="stable")
+    times, snippets = times[order], snippets[order]
+    labels = np.zeros(2080, dtype=int)
+    options = {"refractory_samples": 48, "dead_time_samples": 19, "min_size": 15,
+               "max_violation_ratio": 0.35, "n_samples": int(times.max()) + 1}
+    kept = split_by_refractory(labels, snippets, np.ones(1), times, **options)
+    assert np.array_equal(kept, labels)
+    unguarded = split_by_refractory(labels, snippets, np.ones(1), times,
+                                    max_cross_excess=np.inf, **options)
+    assert len(np.unique(unguarded)) == 2

@@ -200,6 +200,92 @@ def refine_by_discriminant(
     return labels
 
 
+def split_by_refractory(
+    labels: np.ndarray,
+    snippets: np.ndarray,
+    noise_levels: np.ndarray,
+    sample_index: np.ndarray,
+    *,
+    refractory_samples: int,
+    dead_time_samples: int,
+    n_samples: int,
+    max_violation_ratio: float,
+    min_size: int,
+    min_violations: int = 5,
+    max_cross_excess: float = 3.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """Split units whose refractory violations a two-way cut of their waveforms removes.
+
+    Two neurons merged into one unit fire independently, so their spikes fall closer than
+    the refractory period; one neuron's do not. A unit with at least ``min_violations``
+    such pairs (beyond the dead time) is cut in two along several candidate directions
+    (2-means on its leading principal components, together and one at a time, each cut
+    sharpened by a two-class discriminant). The cut leaving the fewest violations inside
+    its halves is kept when they are at most ``max_violation_ratio`` of the unit's (a cut
+    of one neuron, or of a pool of many, removes about half at best) and the violations it
+    cuts are no more than ``max_cross_excess`` times what two independent neurons of those
+    sizes would give over ``n_samples`` (a cut that only isolates spikes distorted by a close
+    neighbour, or the later spikes of bursts, cuts far more); halves are tested again."""
+    labels = np.array(labels, copy=True)
+    queue = [int(unit) for unit in np.unique(labels[labels >= 0])]
+    next_label = max(queue, default=-1) + 1
+    scale = np.asarray(noise_levels)[None, None, :]
+    span = max(refractory_samples - dead_time_samples, 0)
+
+    def violations(times: np.ndarray) -> int:
+        return refractory_violations(times, refractory_samples, dead_time_samples)
+
+    def acceptable(cut: np.ndarray, times: np.ndarray, before: int) -> int | None:
+        """Violations left inside the cut's halves, None when the cut does not qualify."""
+        sizes = np.bincount(cut, minlength=2)
+        if sizes.min() < min_size:
+            return None
+        after = violations(times[cut == 0]) + violations(times[cut == 1])
+        independent = sizes[0] * sizes[1] * 2 * span / n_samples
+        return after if before - after <= max_cross_excess * independent else None
+
+    while queue:
+        unit = queue.pop(0)
+        members = np.flatnonzero(labels == unit)
+        times = sample_index[members]
+        before = violations(times) if len(members) >= 2 * min_size else 0
+        if before < min_violations:
+            continue
+        values = (snippets[members] / scale).reshape(len(members), -1)
+        cuts = [(acceptable(cut, times, before), cut) for cut in _candidate_cuts(values, seed)]
+        cuts = [(after, cut) for after, cut in cuts if after is not None]
+        after, cut = min(cuts, key=lambda pair: pair[0], default=(before, None))
+        if cut is not None and after <= max_violation_ratio * before:
+            logger.debug("splitting unit %d: %d -> %d violations", unit, before, after)
+            labels[members[cut == 1]] = next_label
+            queue += [unit, next_label]
+            next_label += 1
+    return labels
+
+
+def refractory_violations(
+    times: np.ndarray, refractory_samples: int, dead_time_samples: int
+) -> int:
+    """Pairs of ``times`` closer than the refractory period but beyond the dead time."""
+    times = np.sort(times)
+    within = refractory_coincidences(times, times, refractory_samples)
+    return (within - refractory_coincidences(times, times, dead_time_samples + 1)) // 2
+
+
+def _candidate_cuts(values: np.ndarray, seed: int, n_components: int = 6):
+    """Two-way cuts of ``values``: 2-means on the leading principal components, together
+    and one at a time, each refined by a two-class linear discriminant."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    components = PCA(min(n_components, *values.shape), random_state=seed).fit_transform(values)
+    starts = [components[:, :5]] + [components[:, [k]] for k in range(components.shape[1])]
+    for start in starts:
+        cut = KMeans(2, n_init=2, random_state=seed).fit_predict(start)
+        yield refine_by_discriminant(cut, values[:, None, :], np.ones(1), rounds=10, seed=seed)
+
+
 def _at_most_per_unit(
     labels: np.ndarray, units: np.ndarray, counts: np.ndarray, limit: int,
     rng: np.random.Generator,

@@ -83,6 +83,9 @@ class ClusterConfig:
     # Rounds of linear-discriminant refinement: assigned spikes relabelled by an LDA of their
     # whitened snippets fitted on the current units, until no label changes; 0 disables.
     refine_rounds: int = 10
+    # A unit is cut in two when the cut leaves at most this fraction of its refractory
+    # violations inside its halves (two merged neurons); 0 disables.
+    split_max_violation_ratio: float = 0.35
 
 
 @dataclass(frozen=True)
@@ -258,9 +261,13 @@ def validate(config: SortConfig) -> SortConfig:
     for key, value in not_negative.items():
         if value < 0:
             raise ConfigError(f"config key {key}: must be >= 0, got {value}")
-    if not 0 <= config.detect.cnn_probability <= 1:
-        raise ConfigError("config key detect.cnn_probability: must lie in [0, 1], got "
-                          f"{config.detect.cnn_probability}")
+    unit_interval = {
+        "detect.cnn_probability": config.detect.cnn_probability,
+        "cluster.split_max_violation_ratio": config.cluster.split_max_violation_ratio,
+    }
+    for key, value in unit_interval.items():
+        if not 0 <= value <= 1:
+            raise ConfigError(f"config key {key}: must lie in [0, 1], got {value}")
     if pre.filter_order < 1 or pre.notch_quality <= 0:
         raise ConfigError("preprocess: filter_order must be >= 1 and notch_quality > 0")
     _check_limits(config)

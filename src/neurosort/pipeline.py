@@ -142,8 +142,8 @@ def merge_units(
         max_difference=cfg.merge_max_difference_sigma,
         sample_index=peaks["sample_index"],
         n_samples=n_samples,
-        refractory_samples=int(round(cfg.refractory_period_ms * fs / 1000.0)),
-        dead_time_samples=int(round(config.detect.dead_time_ms * fs / 1000.0)),
+        refractory_samples=_samples(cfg.refractory_period_ms, fs),
+        dead_time_samples=_samples(config.detect.dead_time_ms, fs),
     )
 
 
@@ -164,7 +164,8 @@ def cluster_by_neighbourhood(
     """
     if neighbourhoods.shape[1] == recording.n_channels:
         labels, features = cluster_snippets(snippets, peaks, noise_levels, recording, config, timer)
-        return reassign(labels, snippets, noise_levels, config, timer), features
+        labels = reassign(labels, snippets, noise_levels, peaks, recording, config, timer)
+        return labels, features
     labels = np.full(len(peaks), -1, dtype=np.int64)
     for channel in progress(np.unique(peaks["channel_index"]), desc="cluster"):
         members = np.flatnonzero(peaks["channel_index"] == channel)
@@ -174,7 +175,9 @@ def cluster_by_neighbourhood(
         group_labels, _ = cluster_snippets(
             snippets[members], peaks[members], group_noise, recording, config, timer
         )
-        group_labels = reassign(group_labels, snippets[members], group_noise, config, timer)
+        group_labels = reassign(
+            group_labels, snippets[members], group_noise, peaks[members], recording, config, timer
+        )
         assigned = group_labels >= 0
         labels[members[assigned]] = group_labels[assigned] + labels.max() + 1
     return clustering.relabel_consecutive(labels, config.cluster.min_cluster_size), None
@@ -184,12 +187,15 @@ def reassign(
     labels: np.ndarray,
     snippets: np.ndarray,
     noise_levels: np.ndarray,
+    peaks: np.ndarray,
+    recording: Recording,
     config: SortConfig,
     timer: StageTimer,
 ) -> np.ndarray:
     """Units of at least ``min_cluster_size`` spikes, numbered by size, after refitting every
-    spike with the unit templates (overlaps allowed)."""
-    min_size = config.cluster.min_cluster_size
+    spike with the unit templates (overlaps allowed), refining them by a discriminant and
+    splitting those that hold two neurons (refractory evidence)."""
+    min_size, fs = config.cluster.min_cluster_size, recording.sampling_frequency_hz
     labels = clustering.relabel_consecutive(labels, min_size)
     with timer.step("reassign"):
         labels = reassign_overlapping_spikes(
@@ -198,17 +204,49 @@ def reassign(
             noise_levels,
             min_gain_sigma2=config.cluster.reassign_min_gain_sigma2,
         )
-    if config.cluster.refine_rounds > 0:
-        with timer.step("refine"):
-            labels = clustering.refine_by_discriminant(
+    labels = refine(labels, snippets, noise_levels, config, timer)
+    if config.cluster.split_max_violation_ratio > 0:
+        with timer.step("split"):
+            split = clustering.split_by_refractory(
                 labels,
                 snippets,
                 noise_levels,
-                config.cluster.refine_rounds,
-                max_spikes_per_unit=config.cluster.max_spikes_to_fit,
+                peaks["sample_index"],
+                refractory_samples=_samples(config.cluster.refractory_period_ms, fs),
+                dead_time_samples=_samples(config.detect.dead_time_ms, fs),
+                n_samples=recording.n_samples,
+                max_violation_ratio=config.cluster.split_max_violation_ratio,
+                min_size=min_size,
                 seed=config.seed,
             )
+        if not np.array_equal(split, labels):
+            labels = refine(split, snippets, noise_levels, config, timer)
     return clustering.relabel_consecutive(labels, min_size)
+
+
+def refine(
+    labels: np.ndarray,
+    snippets: np.ndarray,
+    noise_levels: np.ndarray,
+    config: SortConfig,
+    timer: StageTimer,
+) -> np.ndarray:
+    """The configured rounds of discriminant refinement (none when 0)."""
+    if config.cluster.refine_rounds == 0:
+        return labels
+    with timer.step("refine"):
+        return clustering.refine_by_discriminant(
+            labels,
+            snippets,
+            noise_levels,
+            config.cluster.refine_rounds,
+            max_spikes_per_unit=config.cluster.max_spikes_to_fit,
+            seed=config.seed,
+        )
+
+
+def _samples(duration_ms: float, sampling_frequency_hz: float) -> int:
+    return int(round(duration_ms * sampling_frequency_hz / 1000.0))
 
 
 def sort_recording(recording: Recording, config: SortConfig | None = None) -> SortResult:
