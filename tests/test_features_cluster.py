@@ -162,6 +162,9 @@ def test_split_separates_merged_twins_by_their_refractory_violations():
     twins = truth < 2
     assert len(np.unique(split[twins])) == 2
     assert adjusted_rand_score(truth[twins], split[twins]) > 0.8
+    drawn = split_by_refractory(labels, snippets, np.ones(1), times, max_violation_ratio=0.35,
+                                max_spikes_to_cut=1000, **options)
+    assert adjusted_rand_score(truth[twins], drawn[twins]) > 0.8
     kept = split_by_refractory(labels, snippets, np.ones(1), times, max_violation_ratio=0.0,
                                **options)
     assert np.array_equal(kept, labels)

@@ -213,6 +213,7 @@ def split_by_refractory(
     min_size: int,
     min_violations: int = 5,
     max_cross_excess: float = 3.0,
+    max_spikes_to_cut: int = 4000,
     seed: int = 0,
 ) -> np.ndarray:
     """Split units whose refractory violations a two-way cut of their waveforms removes.
@@ -226,7 +227,8 @@ def split_by_refractory(
     of one neuron, or of a pool of many, removes about half at best) and the violations it
     cuts are no more than ``max_cross_excess`` times what two independent neurons of those
     sizes would give over ``n_samples`` (a cut that only isolates spikes distorted by a close
-    neighbour, or the later spikes of bursts, cuts far more); halves are tested again."""
+    neighbour, or the later spikes of bursts, cuts far more); halves are tested again. Cuts
+    are found on at most ``max_spikes_to_cut`` spikes of a unit."""
     labels = np.array(labels, copy=True)
     queue = [int(unit) for unit in np.unique(labels[labels >= 0])]
     next_label = max(queue, default=-1) + 1
@@ -253,7 +255,8 @@ def split_by_refractory(
         if before < min_violations:
             continue
         values = (snippets[members] / scale).reshape(len(members), -1)
-        cuts = [(acceptable(cut, times, before), cut) for cut in _candidate_cuts(values, seed)]
+        candidates = _candidate_cuts(values, seed, max_spikes=max_spikes_to_cut)
+        cuts = [(acceptable(cut, times, before), cut) for cut in candidates]
         cuts = [(after, cut) for after, cut in cuts if after is not None]
         after, cut = min(cuts, key=lambda pair: pair[0], default=(before, None))
         if cut is not None and after <= max_violation_ratio * before:
@@ -273,17 +276,33 @@ def refractory_violations(
     return (within - refractory_coincidences(times, times, dead_time_samples + 1)) // 2
 
 
-def _candidate_cuts(values: np.ndarray, seed: int, n_components: int = 6):
+def _candidate_cuts(values: np.ndarray, seed: int, max_spikes: int, n_components: int = 6):
     """Two-way cuts of ``values``: 2-means on the leading principal components, together
-    and one at a time, each refined by a two-class linear discriminant."""
+    and one at a time, each refined by a two-class linear discriminant. Cuts are found on at
+    most ``max_spikes`` rows (a seeded draw) and extended to the rest by their discriminant."""
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
 
-    components = PCA(min(n_components, *values.shape), random_state=seed).fit_transform(values)
+    rows = np.arange(len(values))
+    if len(values) > max_spikes:
+        rows = np.sort(np.random.default_rng(seed).choice(len(values), max_spikes, replace=False))
+    fit = values[rows]
+    components = PCA(min(n_components, *fit.shape), random_state=seed).fit_transform(fit)
     starts = [components[:, :5]] + [components[:, [k]] for k in range(components.shape[1])]
     for start in starts:
         cut = KMeans(2, n_init=2, random_state=seed).fit_predict(start)
-        yield refine_by_discriminant(cut, values[:, None, :], np.ones(1), rounds=10, seed=seed)
+        cut = refine_by_discriminant(cut, fit[:, None, :], np.ones(1), rounds=10, seed=seed)
+        yield cut if len(rows) == len(values) else _extend_cut(cut, fit, values)
+
+
+def _extend_cut(cut: np.ndarray, fit: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Labels of every row of ``values`` by the discriminant of ``cut`` on ``fit``."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    if len(np.unique(cut)) < 2:
+        return np.zeros(len(values), dtype=cut.dtype)
+    lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
+    return lda.fit(fit, cut).predict(values)
 
 
 def _at_most_per_unit(
