@@ -80,7 +80,6 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         batch_size: int = 128,
         learning_rate: float = 2e-3,
         weight_decay: float = 1e-4,
-        label_smoothing: float = 0.0,
         patience_epochs: int = 10,
         validation_fraction: float = 0.2,
         label_classes: list[int] | None = None,
@@ -97,7 +96,6 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
-        self.label_smoothing = label_smoothing
         self.patience_epochs = patience_epochs
         self.validation_fraction = validation_fraction
         self.label_classes = label_classes
@@ -124,10 +122,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             self.network, self.n_channels_, len(self.labels_), self.network_options
         )
         weights = class_weights(y_index[train], len(self.labels_), self.class_weighting)
-        loss = torch.nn.CrossEntropyLoss(
-            weight=torch.as_tensor(weights, dtype=torch.float32),
-            label_smoothing=self.label_smoothing,
-        )
+        loss = torch.nn.CrossEntropyLoss(weight=torch.as_tensor(weights, dtype=torch.float32))
         inputs, targets = torch.from_numpy(X), torch.from_numpy(y_index.astype(np.int64))
         config = TrainConfig(
             max_epochs=self.max_epochs, batch_size=self.batch_size,

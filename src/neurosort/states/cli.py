@@ -30,7 +30,6 @@ logger = get_logger(__name__)
 
 # The early-stopping split never holds out more than half (classifier.validation_parts).
 VALIDATION_FRACTION = Interval(0, 0.5)
-LABEL_SMOOTHING = Interval(0, 1, open_high=True)
 
 
 def add_parser(subparsers) -> None:
@@ -121,9 +120,6 @@ def _model_arguments(parser: argparse.ArgumentParser, model_required: bool) -> N
     parser.add_argument("--learning-rate", type=number(float, POSITIVE))
     parser.add_argument("--weight-decay", type=number(float, AT_LEAST_0),
                         help="AdamW weight decay")
-    parser.add_argument("--label-smoothing", type=number(float, LABEL_SMOOTHING),
-                        help="share of each target spread over all classes (default: the "
-                        "model's)")
     parser.add_argument("--subclasses", action=argparse.BooleanOptionalAction,
                         help="train on the recordings' subclasses (Bonn: the five sets) and "
                         "sum their probabilities per class (default: on for Bonn's task "
@@ -221,8 +217,7 @@ def _resolved(args, recordings):
         "validation_fraction": args.validation_fraction,
         "class_weighting": args.class_weighting,
         "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-        "weight_decay": args.weight_decay, "label_smoothing": args.label_smoothing,
-        "device": args.device,
+        "weight_decay": args.weight_decay, "device": args.device,
     }
     subclasses = args.subclasses
     if subclasses is None:
