@@ -84,8 +84,9 @@ def cmd_detect(args: argparse.Namespace) -> int:
     if truth is None:
         return 0
     from neurosort.evaluate import detection_scores
+    from neurosort.waveforms import ms_to_samples
 
-    window = int(round(args.match_window_ms * recording.sampling_frequency_hz / 1000.0))
+    window = ms_to_samples(args.match_window_ms, recording.sampling_frequency_hz)
     scores = detection_scores(peaks["sample_index"], truth.sample_index, window)
     print(json.dumps({k: round(float(v), 4) for k, v in scores.items()}))
     if args.pr_curve:

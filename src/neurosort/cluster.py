@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.mixture import GaussianMixture
@@ -175,8 +177,6 @@ def refine_by_discriminant(
     spikes vary by (amplitude, jitter, background), which separates near-twin units better
     than the clusters of the embedding did. Each fit sees at most ``max_spikes_per_unit``
     spikes of a unit (a seeded draw), with the units' full sizes as priors."""
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
     rng = np.random.default_rng(seed)
     labels = np.array(labels, copy=True)
     assigned = np.flatnonzero(labels >= 0)
@@ -189,9 +189,7 @@ def refine_by_discriminant(
     for _ in range(rounds):
         units, counts = np.unique(current, return_counts=True)
         rows = _at_most_per_unit(current, units, counts, max_spikes_per_unit, rng)
-        lda = LinearDiscriminantAnalysis(
-            solver="lsqr", shrinkage="auto", priors=counts / counts.sum()
-        )
+        lda = _discriminant(priors=counts / counts.sum())
         updated = lda.fit(values[rows], current[rows]).predict(values)
         if np.array_equal(updated, current) or len(np.unique(updated)) < 2:
             break
@@ -233,30 +231,19 @@ def split_by_refractory(
     queue = [int(unit) for unit in np.unique(labels[labels >= 0])]
     next_label = max(queue, default=-1) + 1
     scale = np.asarray(noise_levels)[None, None, :]
-    span = max(refractory_samples - dead_time_samples, 0)
-
-    def violations(times: np.ndarray) -> int:
-        return refractory_violations(times, refractory_samples, dead_time_samples)
-
-    def acceptable(cut: np.ndarray, times: np.ndarray, before: int) -> int | None:
-        """Violations left inside the cut's halves, None when the cut does not qualify."""
-        sizes = np.bincount(cut, minlength=2)
-        if sizes.min() < min_size:
-            return None
-        after = violations(times[cut == 0]) + violations(times[cut == 1])
-        independent = sizes[0] * sizes[1] * 2 * span / n_samples
-        return after if before - after <= max_cross_excess * independent else None
-
+    window = {"refractory_samples": refractory_samples, "dead_time_samples": dead_time_samples}
+    guard = {"min_size": max(min_size, 1), "max_cross_excess": max_cross_excess,
+             "n_samples": n_samples, **window}
     while queue:
         unit = queue.pop(0)
         members = np.flatnonzero(labels == unit)
         times = sample_index[members]
-        before = violations(times) if len(members) >= 2 * min_size else 0
+        before = refractory_violations(times, **window) if len(members) >= 2 * min_size else 0
         if before < min_violations:
             continue
         values = (snippets[members] / scale).reshape(len(members), -1)
         candidates = _candidate_cuts(values, seed, max_spikes=max_spikes_to_cut)
-        cuts = [(acceptable(cut, times, before), cut) for cut in candidates]
+        cuts = [(_violations_left(cut, times, before, **guard), cut) for cut in candidates]
         cuts = [(after, cut) for after, cut in cuts if after is not None]
         after, cut = min(cuts, key=lambda pair: pair[0], default=(before, None))
         if cut is not None and after <= max_violation_ratio * before:
@@ -276,10 +263,37 @@ def refractory_violations(
     return (within - refractory_coincidences(times, times, dead_time_samples + 1)) // 2
 
 
-def _candidate_cuts(values: np.ndarray, seed: int, max_spikes: int, n_components: int = 6):
-    """Two-way cuts of ``values``: 2-means on the leading principal components, together
-    and one at a time, each refined by a two-class linear discriminant. Cuts are found on at
-    most ``max_spikes`` rows (a seeded draw) and extended to the rest by their discriminant."""
+def _violations_left(
+    cut: np.ndarray,
+    times: np.ndarray,
+    before: int,
+    *,
+    refractory_samples: int,
+    dead_time_samples: int,
+    min_size: int,
+    max_cross_excess: float,
+    n_samples: int,
+) -> int | None:
+    """Violations left inside the halves of a two-way ``cut``; None when a half is under
+    ``min_size`` or the cut separates more than ``max_cross_excess`` times the violations
+    two independent neurons of those sizes would give over ``n_samples``."""
+    sizes = np.bincount(cut, minlength=2)
+    if sizes.min() < min_size:
+        return None
+    window = {"refractory_samples": refractory_samples, "dead_time_samples": dead_time_samples}
+    after = sum(refractory_violations(times[cut == half], **window) for half in (0, 1))
+    span = max(refractory_samples - dead_time_samples, 0)
+    independent = sizes[0] * sizes[1] * 2 * span / max(n_samples, 1)
+    return after if before - after <= max_cross_excess * independent else None
+
+
+def _candidate_cuts(
+    values: np.ndarray, seed: int, max_spikes: int, n_together: int = 5, n_alone: int = 6
+) -> Iterator[np.ndarray]:
+    """Two-way cuts of ``values``: 2-means on the ``n_together`` leading principal components
+    and on each of the ``n_alone`` leading ones, each refined by a two-class linear
+    discriminant. Cuts are found on at most ``max_spikes`` rows (a seeded draw) and extended
+    to the rest by their discriminant."""
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
 
@@ -287,8 +301,10 @@ def _candidate_cuts(values: np.ndarray, seed: int, max_spikes: int, n_components
     if len(values) > max_spikes:
         rows = np.sort(np.random.default_rng(seed).choice(len(values), max_spikes, replace=False))
     fit = values[rows]
-    components = PCA(min(n_components, *fit.shape), random_state=seed).fit_transform(fit)
-    starts = [components[:, :5]] + [components[:, [k]] for k in range(components.shape[1])]
+    n_components = min(max(n_together, n_alone), *fit.shape)
+    components = PCA(n_components, random_state=seed).fit_transform(fit)
+    starts = [components[:, :n_together]]
+    starts += [components[:, [k]] for k in range(min(n_alone, n_components))]
     for start in starts:
         cut = KMeans(2, n_init=2, random_state=seed).fit_predict(start)
         cut = refine_by_discriminant(cut, fit[:, None, :], np.ones(1), rounds=10, seed=seed)
@@ -297,12 +313,16 @@ def _candidate_cuts(values: np.ndarray, seed: int, max_spikes: int, n_components
 
 def _extend_cut(cut: np.ndarray, fit: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Labels of every row of ``values`` by the discriminant of ``cut`` on ``fit``."""
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-
     if len(np.unique(cut)) < 2:
         return np.zeros(len(values), dtype=cut.dtype)
-    lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
-    return lda.fit(fit, cut).predict(values)
+    return _discriminant().fit(fit, cut).predict(values)
+
+
+def _discriminant(priors: np.ndarray | None = None):
+    """Linear discriminant with a Ledoit-Wolf shrunk pooled covariance."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    return LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto", priors=priors)
 
 
 def _at_most_per_unit(

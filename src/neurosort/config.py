@@ -261,13 +261,12 @@ def validate(config: SortConfig) -> SortConfig:
     for key, value in not_negative.items():
         if value < 0:
             raise ConfigError(f"config key {key}: must be >= 0, got {value}")
-    unit_interval = {
-        "detect.cnn_probability": config.detect.cnn_probability,
-        "cluster.split_max_violation_ratio": config.cluster.split_max_violation_ratio,
-    }
-    for key, value in unit_interval.items():
-        if not 0 <= value <= 1:
-            raise ConfigError(f"config key {key}: must lie in [0, 1], got {value}")
+    if not 0 <= config.detect.cnn_probability <= 1:
+        raise ConfigError("config key detect.cnn_probability: must lie in [0, 1], got "
+                          f"{config.detect.cnn_probability}")
+    if not 0 <= config.cluster.split_max_violation_ratio < 1:  # 1 would accept every cut
+        raise ConfigError("config key cluster.split_max_violation_ratio: must lie in [0, 1), "
+                          f"got {config.cluster.split_max_violation_ratio}")
     if pre.filter_order < 1 or pre.notch_quality <= 0:
         raise ConfigError("preprocess: filter_order must be >= 1 and notch_quality > 0")
     _check_limits(config)

@@ -45,6 +45,7 @@ from neurosort.evaluate import match_spike_times
 from neurosort.log import get_logger
 from neurosort.preprocess import Preprocessor, bandpass
 from neurosort.types import Recording
+from neurosort.waveforms import ms_to_samples
 
 logger = get_logger(__name__)
 
@@ -145,7 +146,7 @@ def filtered_traces(traces: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarr
 
 
 def candidate_labels(candidates: np.ndarray, truth: np.ndarray, fs: float) -> np.ndarray:
-    window = int(round(MATCH_WINDOW_MS * fs / 1000.0))
+    window = ms_to_samples(MATCH_WINDOW_MS, fs)
     _, matched = match_spike_times(truth, candidates, window)
     labels = np.zeros(len(candidates), dtype=np.float32)
     labels[matched] = 1.0
@@ -153,7 +154,7 @@ def candidate_labels(candidates: np.ndarray, truth: np.ndarray, fs: float) -> np
 
 
 def candidates_of(filtered: np.ndarray, noise: np.ndarray, fs: float, spec: WindowSpec):
-    dead_time = max(1, int(round(DetectConfig().dead_time_ms * fs / 1000.0)))
+    dead_time = max(1, ms_to_samples(DetectConfig().dead_time_ms, fs))
     return find_candidates(
         filtered,
         noise,

@@ -15,6 +15,7 @@ from neurosort.log import StageTimer, progress
 from neurosort.preprocess import Preprocessor
 from neurosort.registry import get
 from neurosort.types import PEAK_DTYPE, Recording
+from neurosort.waveforms import ms_to_samples
 
 
 def detected_chunks(
@@ -31,7 +32,7 @@ def detected_chunks(
     neighbours = channel_neighbours(
         recording.channel_locations_um, config.detect.exclusion_radius_um
     )
-    dead_time = max(1, int(round(config.detect.dead_time_ms * fs / 1000.0)))
+    dead_time = max(1, ms_to_samples(config.detect.dead_time_ms, fs))
     detector_options = {}
     if config.detect.method == "cnn":
         detector_options = {

@@ -21,6 +21,7 @@ from neurosort.waveforms import (
     channel_neighbourhoods,
     compute_templates,
     extract_snippets,
+    ms_to_samples,
     normalise_amplitude,
     scatter_templates,
     snippet_offsets,
@@ -142,8 +143,8 @@ def merge_units(
         max_difference=cfg.merge_max_difference_sigma,
         sample_index=peaks["sample_index"],
         n_samples=n_samples,
-        refractory_samples=_samples(cfg.refractory_period_ms, fs),
-        dead_time_samples=_samples(config.detect.dead_time_ms, fs),
+        refractory_samples=ms_to_samples(cfg.refractory_period_ms, fs),
+        dead_time_samples=ms_to_samples(config.detect.dead_time_ms, fs),
     )
 
 
@@ -212,8 +213,8 @@ def reassign(
                 snippets,
                 noise_levels,
                 peaks["sample_index"],
-                refractory_samples=_samples(config.cluster.refractory_period_ms, fs),
-                dead_time_samples=_samples(config.detect.dead_time_ms, fs),
+                refractory_samples=ms_to_samples(config.cluster.refractory_period_ms, fs),
+                dead_time_samples=ms_to_samples(config.detect.dead_time_ms, fs),
                 n_samples=recording.n_samples,
                 max_violation_ratio=config.cluster.split_max_violation_ratio,
                 min_size=min_size,
@@ -243,10 +244,6 @@ def refine(
             max_spikes_per_unit=config.cluster.max_spikes_to_fit,
             seed=config.seed,
         )
-
-
-def _samples(duration_ms: float, sampling_frequency_hz: float) -> int:
-    return int(round(duration_ms * sampling_frequency_hz / 1000.0))
 
 
 def sort_recording(recording: Recording, config: SortConfig | None = None) -> SortResult:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 
+def ms_to_samples(duration_ms: float, sampling_frequency_hz: float) -> int:
+    """The nearest whole number of samples to ``duration_ms``."""
+    return int(round(duration_ms * sampling_frequency_hz / 1000.0))
+
+
 def snippet_offsets(
     sampling_frequency_hz: float, before_ms: float, after_ms: float
 ) -> tuple[int, int]:
     """Samples taken before and after the peak (the peak itself is at index ``before``)."""
-    before = int(round(before_ms * sampling_frequency_hz / 1000.0))
-    after = int(round(after_ms * sampling_frequency_hz / 1000.0))
-    return before, after
+    return ms_to_samples(before_ms, sampling_frequency_hz), ms_to_samples(
+        after_ms, sampling_frequency_hz
+    )
 
 
 def channel_neighbourhoods(locations_um: np.ndarray, radius_um: float) -> np.ndarray:

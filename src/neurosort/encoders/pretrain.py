@@ -26,7 +26,7 @@ from neurosort.errors import InputError
 from neurosort.evaluate import match_spike_times
 from neurosort.io import load_ground_truth, load_recording
 from neurosort.log import StageTimer, get_logger, progress
-from neurosort.waveforms import snippet_offsets
+from neurosort.waveforms import ms_to_samples, snippet_offsets
 
 logger = get_logger(__name__)
 
@@ -79,7 +79,7 @@ def labelled_snippets(path: Path, label_offset: int) -> LabelledSnippets:
     peaks, snippets, _, _ = detect_and_extract(recording, SortConfig(), StageTimer())
     if snippets.shape[2] != 1:
         raise ValueError(f"{path}: pretraining expects single-channel recordings")
-    tolerance = int(round(MATCH_WINDOW_MS * recording.sampling_frequency_hz / 1000.0))
+    tolerance = ms_to_samples(MATCH_WINDOW_MS, recording.sampling_frequency_hz)
     gt_index, detected_index = match_spike_times(
         truth.sample_index, peaks["sample_index"], tolerance
     )
