@@ -8,6 +8,7 @@ from neurosort.cluster import (
     make_clusterer,
     merge_similar_units,
     refine_by_discriminant,
+    refractory_violations,
     split_by_refractory,
 )
 from neurosort.features import PCAFeatures, WaveletFeatures
@@ -205,3 +206,12 @@ def test_split_refuses_a_cut_that_only_isolates_spikes_next_to_another():
     unguarded = split_by_refractory(labels, snippets, np.ones(1), times,
                                     max_cross_excess=np.inf, **options)
     assert len(np.unique(unguarded)) == 2
+
+
+def test_refractory_violations_count_pairs_beyond_the_dead_time_and_under_the_refractory():
+    times = np.array([0, 19, 20, 47, 48, 200])  # gaps from 0: 19 (dead), 20, 47, 48 (not under)
+    assert refractory_violations(times[:2], 48, 19) == 0
+    assert refractory_violations(times[[0, 2]], 48, 19) == 1
+    assert refractory_violations(times[[0, 3]], 48, 19) == 1
+    assert refractory_violations(times[[0, 4]], 48, 19) == 0
+    assert refractory_violations(times[::-1], 48, 19) == 6  # 0-20 0-47 19-47 20-47 19-48 20-48
