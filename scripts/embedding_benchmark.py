@@ -9,8 +9,9 @@ Each recording (MEArec test, both Quiroga excerpts) is detected and cut ONCE wit
 config (``--detector cnn`` for the learned detector); every feature method is then fitted on at
 most ``cluster.max_spikes_to_fit`` seeded spikes and transforms all, and every clusterer runs
 subsample -> assign -> merge -> relabel -> overlap-aware reassignment -> discriminant
-refinement as the pipeline does (``--set cluster.reassign_min_gain_sigma2=0 --set
-cluster.refine_rounds=0``: clustering alone, as rows measured before either existed).
+refinement -> split by refractory evidence as the pipeline does (``--set
+cluster.reassign_min_gain_sigma2=0 --set cluster.refine_rounds=0 --set
+cluster.split_max_violation_ratio=0``: clustering alone, as rows measured before any existed).
 ``gmm_truek`` is the GMM with k = number of ground-truth units and no merge (merging would
 change k). Martinez snippet sets have no traces: their given snippets are clustered (no
 merge or reassignment, which need spike times and noise levels) and scored by ARI/NMI/cluster
@@ -171,7 +172,10 @@ def cluster(name: str, features: np.ndarray, sets: Detections, n_true: int, conf
         labels = merge_units(
             labels, sets.snippets, sets.noise, sets.peaks, sets.n_samples, sets.fs, config
         )
-    return reassign(labels, sets.snippets, sets.noise, config, StageTimer())
+    return reassign(
+        labels, sets.snippets, sets.noise, sets.peaks, sets.n_samples, sets.fs, config,
+        StageTimer(),
+    )
 
 
 def score(labels, peaks, truth) -> tuple[dict, list[dict]]:

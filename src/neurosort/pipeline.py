@@ -163,9 +163,10 @@ def cluster_by_neighbourhood(
     Each group's spikes are then refitted with its unit templates (``reassign``). Returns
     consecutive unit labels (-1 = unassigned) and, for a single group, the features.
     """
+    n_samples, fs = recording.n_samples, recording.sampling_frequency_hz
     if neighbourhoods.shape[1] == recording.n_channels:
         labels, features = cluster_snippets(snippets, peaks, noise_levels, recording, config, timer)
-        labels = reassign(labels, snippets, noise_levels, peaks, recording, config, timer)
+        labels = reassign(labels, snippets, noise_levels, peaks, n_samples, fs, config, timer)
         return labels, features
     labels = np.full(len(peaks), -1, dtype=np.int64)
     for channel in progress(np.unique(peaks["channel_index"]), desc="cluster"):
@@ -177,7 +178,8 @@ def cluster_by_neighbourhood(
             snippets[members], peaks[members], group_noise, recording, config, timer
         )
         group_labels = reassign(
-            group_labels, snippets[members], group_noise, peaks[members], recording, config, timer
+            group_labels, snippets[members], group_noise, peaks[members], n_samples, fs, config,
+            timer,
         )
         assigned = group_labels >= 0
         labels[members[assigned]] = group_labels[assigned] + labels.max() + 1
@@ -189,14 +191,15 @@ def reassign(
     snippets: np.ndarray,
     noise_levels: np.ndarray,
     peaks: np.ndarray,
-    recording: Recording,
+    n_samples: int,
+    sampling_frequency_hz: float,
     config: SortConfig,
     timer: StageTimer,
 ) -> np.ndarray:
     """Units of at least ``min_cluster_size`` spikes, numbered by size, after refitting every
     spike with the unit templates (overlaps allowed), refining them by a discriminant and
     splitting those that hold two neurons (refractory evidence)."""
-    min_size, fs = config.cluster.min_cluster_size, recording.sampling_frequency_hz
+    min_size, fs = config.cluster.min_cluster_size, sampling_frequency_hz
     labels = clustering.relabel_consecutive(labels, min_size)
     with timer.step("reassign"):
         labels = reassign_overlapping_spikes(
@@ -215,7 +218,7 @@ def reassign(
                 peaks["sample_index"],
                 refractory_samples=ms_to_samples(config.cluster.refractory_period_ms, fs),
                 dead_time_samples=ms_to_samples(config.detect.dead_time_ms, fs),
-                n_samples=recording.n_samples,
+                n_samples=n_samples,
                 max_violation_ratio=config.cluster.split_max_violation_ratio,
                 min_size=min_size,
                 seed=config.seed,
