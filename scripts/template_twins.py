@@ -24,6 +24,7 @@ import pandas as pd
 from neurosort.config import WaveformConfig
 from neurosort.io import load_ground_truth, load_recording
 from neurosort.preprocess import bandpass, mad_noise_levels
+from neurosort.waveforms import snippet_offsets
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("NEUROSORT_DATA", REPO.parent / "shared" / "data"))
@@ -38,7 +39,7 @@ def truth_snippets(path: Path, n_background: int = 20000):
     filtered /= mad_noise_levels(filtered)
     n_channels = filtered.shape[1]
     window = WaveformConfig()
-    before, after = round(window.before_ms * fs / 1000), round(window.after_ms * fs / 1000)
+    before, after = snippet_offsets(fs, window.before_ms, window.after_ms)
     inside = (truth.sample_index >= before) & (truth.sample_index < len(filtered) - after)
     offsets = np.arange(-before, after)[None, :]
 

@@ -280,8 +280,10 @@ def _violations_left(
     sizes = np.bincount(cut, minlength=2)
     if sizes.min() < min_size:
         return None
-    window = {"refractory_samples": refractory_samples, "dead_time_samples": dead_time_samples}
-    after = sum(refractory_violations(times[cut == half], **window) for half in (0, 1))
+    after = sum(
+        refractory_violations(times[cut == half], refractory_samples, dead_time_samples)
+        for half in (0, 1)
+    )
     span = max(refractory_samples - dead_time_samples, 0)
     independent = sizes[0] * sizes[1] * 2 * span / max(n_samples, 1)
     return after if before - after <= max_cross_excess * independent else None
