@@ -86,6 +86,10 @@ class ClusterConfig:
     # A unit is cut in two when the cut leaves at most this fraction of its refractory
     # violations inside its halves (two merged neurons); 0 disables.
     split_max_violation_ratio: float = 0.35
+    # Spikes of a unit at one fixed lag from a louder unit's (a later phase of its spikes, or
+    # the same spike on another channel group) are removed as echoes when they make up at
+    # least this fraction of the unit; 0 disables.
+    echo_min_fraction: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -267,6 +271,9 @@ def validate(config: SortConfig) -> SortConfig:
     if not 0 <= config.cluster.split_max_violation_ratio < 1:  # 1 would accept every cut
         raise ConfigError("config key cluster.split_max_violation_ratio: must lie in [0, 1), "
                           f"got {config.cluster.split_max_violation_ratio}")
+    if not 0 <= config.cluster.echo_min_fraction <= 1:
+        raise ConfigError("config key cluster.echo_min_fraction: must lie in [0, 1], got "
+                          f"{config.cluster.echo_min_fraction}")
     if pre.filter_order < 1 or pre.notch_quality <= 0:
         raise ConfigError("preprocess: filter_order must be >= 1 and notch_quality > 0")
     _check_limits(config)

@@ -8,7 +8,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from neurosort import cluster as clustering
-from neurosort import output
+from neurosort import curate, output
 from neurosort.config import SortConfig, validate
 from neurosort.detection import detected_chunks
 from neurosort.errors import InputError, NeurosortError
@@ -249,6 +249,27 @@ def refine(
         )
 
 
+def echoes(
+    spikes: np.ndarray, recording: Recording, config: SortConfig, timer: StageTimer
+) -> np.ndarray:
+    """Mask of the sorted spikes that are echoes of a louder unit's (see :mod:`curate`)."""
+    fs = recording.sampling_frequency_hz
+    with timer.step("curate"):
+        echo = curate.echo_spikes(
+            spikes["unit_index"],
+            spikes["sample_index"],
+            spikes["amplitude"],
+            n_samples=recording.n_samples,
+            max_lag_samples=ms_to_samples(curate.ECHO_MAX_LAG_MS, fs),
+            jitter_samples=ms_to_samples(curate.ECHO_JITTER_MS, fs),
+            min_fraction=config.cluster.echo_min_fraction,
+        )
+    if echo.any():
+        logger.info("%s: removed %d echo spikes (the same spike detected twice)",
+                    recording.name, int(echo.sum()))
+    return echo
+
+
 def sort_recording(recording: Recording, config: SortConfig | None = None) -> SortResult:
     """Run every stage on ``recording`` and return the sorting (nothing written)."""
     config = validate(config or SortConfig())
@@ -269,10 +290,16 @@ def sort_recording(recording: Recording, config: SortConfig | None = None) -> So
             spikes["unit_index"], features = cluster_by_neighbourhood(
                 snippets, peaks, noise_levels, neighbourhoods, recording, config, timer
             )
+        keep = ~echoes(spikes, recording, config, timer)
+        spikes, snippets = spikes[keep], snippets[keep]
+        features = None if features is None else features[keep]
+        spikes["unit_index"] = clustering.relabel_consecutive(
+            spikes["unit_index"], config.cluster.min_cluster_size
+        )
     units = spikes["unit_index"]
     n_units = int(units.max()) + 1 if len(spikes) else 0
     unit_channels = [
-        np.bincount(peaks["channel_index"][units == u]).argmax() for u in range(n_units)
+        np.bincount(spikes["channel_index"][units == u]).argmax() for u in range(n_units)
     ]
     templates = scatter_templates(
         compute_templates(snippets, units, n_units),
