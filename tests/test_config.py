@@ -52,6 +52,7 @@ def test_set_coerces_types():
     ["detect.polarity=up", "detect.threshold_mad=0", "preprocess.bandpass_low_hz=7000",
      "detect.threshold_mad=nan", "detect.threshold_mad=inf", "detect.dead_time_ms=-1",
      "cluster.n_units=-1", "cluster.merge_max_difference_sigma=-1",
+     "cluster.drift_merge_max_difference_sigma=-1",
      "cluster.refractory_period_ms=-1", "preprocess.notch_hz=-50",
      "preprocess.notch_quality=0", "preprocess.filter_order=0", "detect.cnn_probability=2",
      "detect.cnn_probability=nan", "seed=-1", "preprocess.chunk_duration_s=1e-9",

@@ -6,6 +6,7 @@ from neurosort import registry
 from neurosort.cluster import (
     cluster_subsample_then_assign,
     make_clusterer,
+    merge_drifted_units,
     merge_similar_units,
     refine_by_discriminant,
     refractory_violations,
@@ -215,3 +216,37 @@ def test_refractory_violations_count_pairs_beyond_the_dead_time_and_under_the_re
     assert refractory_violations(times[[0, 3]], 48, 19) == 1
     assert refractory_violations(times[[0, 4]], 48, 19) == 0
     assert refractory_violations(times[::-1], 48, 19) == 6  # 0-20 0-47 19-47 20-47 19-48 20-48
+
+
+def drifting_pair(alternate: bool, scale_b: float = 0.85, seed: int = 0):
+    """One spike shape in two units, 1200 spikes over 60 s at 1 kHz: unit 1 (at ``scale_b``
+    of unit 0's amplitude) fires in the odd 10 s blocks and unit 0 in the even ones when
+    ``alternate``, both throughout otherwise."""
+    rng = np.random.default_rng(seed)
+    n_samples, n = 60_000, 1200
+    times = np.sort(rng.choice(n_samples, n, replace=False))
+    labels = (times // 10_000) % 2 if alternate else rng.integers(0, 2, n)
+    t = np.linspace(-1, 1, 32)
+    shape = -np.exp(-(t**2) * 30) * 20
+    snippets = shape * np.where(labels == 1, scale_b, 1.0)[:, None] + rng.normal(0, 1, (n, 32))
+    return labels, snippets[:, :, None].astype(np.float32), times, n_samples
+
+
+def test_drift_merge_joins_units_that_take_turns_only():
+    options = dict(bin_samples=5000, max_difference=4.0)
+    labels, snippets, times, n_samples = drifting_pair(alternate=True)
+    merged = merge_drifted_units(labels, snippets, np.ones(1), times, n_samples=n_samples,
+                                 **options)
+    assert len(np.unique(merged)) == 1
+    labels, snippets, times, n_samples = drifting_pair(alternate=False)
+    kept = merge_drifted_units(labels, snippets, np.ones(1), times, n_samples=n_samples,
+                               **options)
+    assert np.array_equal(kept, labels)  # same shapes, but both fire all the time
+    labels, snippets, times, n_samples = drifting_pair(alternate=True, scale_b=0.5)
+    kept = merge_drifted_units(labels, snippets, np.ones(1), times, n_samples=n_samples,
+                               **options)
+    assert np.array_equal(kept, labels)  # take turns, but differ by 10 sigmas
+    labels, snippets, times, _ = drifting_pair(alternate=True)
+    for short in ({"n_samples": 20_000}, {"n_samples": 60_000, "max_difference": 0.0}):
+        kept = merge_drifted_units(labels, snippets, np.ones(1), times, **{**options, **short})
+        assert np.array_equal(kept, labels)  # too few bins to tell; 0 disables

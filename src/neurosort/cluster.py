@@ -445,3 +445,49 @@ def merge_similar_units(
         vetoed = {pair for pair in vetoed if drop not in pair}
         del units[second], templates[second]
     return labels
+
+
+def merge_drifted_units(
+    labels: np.ndarray,
+    snippets: np.ndarray,
+    noise_levels: np.ndarray,
+    sample_index: np.ndarray,
+    *,
+    n_samples: int,
+    bin_samples: int,
+    max_difference: float,
+    max_rate_correlation: float = -0.8,
+    min_bins: int = 6,
+) -> np.ndarray:
+    """Merge pairs of units that take turns: their firing rates over time (bins of
+    ``bin_samples``) correlate below ``max_rate_correlation`` and their templates differ
+    nowhere by more than ``max_difference`` noise sigmas.
+
+    A neuron whose distance to the electrode drifts changes amplitude slowly, and the
+    clustering can cut it in two where it was large and where it was small: one part fires
+    while the other is silent. Two neurons' rates do not take turns like that. The most
+    anticorrelated pair is merged first, until no pair qualifies.
+    """
+    labels = np.array(labels, copy=True)
+    edges = np.arange(0, max(n_samples, 1) + bin_samples, bin_samples)
+    if len(edges) - 1 < min_bins or max_difference <= 0:
+        return labels
+    while True:
+        units = np.unique(labels[labels >= 0])
+        if len(units) < 2:
+            return labels
+        rates = np.stack([np.histogram(sample_index[labels == u], edges)[0] for u in units])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            correlation = np.nan_to_num(np.corrcoef(rates), nan=0.0)
+        templates = np.stack([_unit_template(snippets, labels, unit) for unit in units])
+        differences = template_differences(templates, noise_levels)
+        candidate = (correlation < max_rate_correlation) & (differences <= max_difference)
+        np.fill_diagonal(candidate, False)
+        if not candidate.any():
+            return labels
+        first, second = np.unravel_index(
+            np.argmin(np.where(candidate, correlation, np.inf)), candidate.shape
+        )
+        logger.debug("merging drifted unit %d into %d (rate correlation %.2f)",
+                     units[second], units[first], correlation[first, second])
+        labels[labels == units[second]] = units[first]

@@ -90,6 +90,9 @@ class ClusterConfig:
     # the same spike on another channel group) are removed as echoes when they make up at
     # least this fraction of the unit; 0 disables.
     echo_min_fraction: float = 0.2
+    # Two units whose rates take turns (a drifting neuron cut where it was large and where it
+    # was small) are merged when their templates differ nowhere by more than this; 0 disables.
+    drift_merge_max_difference_sigma: float = 4.0
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,8 @@ def validate(config: SortConfig) -> SortConfig:
         "cluster.n_units": config.cluster.n_units,
         "cluster.refine_rounds": config.cluster.refine_rounds,
         "cluster.merge_max_difference_sigma": config.cluster.merge_max_difference_sigma,
+        "cluster.drift_merge_max_difference_sigma":
+            config.cluster.drift_merge_max_difference_sigma,
         "cluster.refractory_period_ms": config.cluster.refractory_period_ms,
         "preprocess.notch_hz": pre.notch_hz,
         "seed": config.seed,

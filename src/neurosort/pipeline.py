@@ -29,6 +29,8 @@ from neurosort.waveforms import (
 
 logger = get_logger(__name__)
 
+DRIFT_BIN_MS = 5000.0  # bins of the firing rates compared by the drift merge
+
 
 def detect_and_extract(
     recording: Recording, config: SortConfig, timer: StageTimer
@@ -197,8 +199,9 @@ def reassign(
     timer: StageTimer,
 ) -> np.ndarray:
     """Units of at least ``min_cluster_size`` spikes, numbered by size, after refitting every
-    spike with the unit templates (overlaps allowed), refining them by a discriminant and
-    splitting those that hold two neurons (refractory evidence)."""
+    spike with the unit templates (overlaps allowed), refining them by a discriminant,
+    splitting those that hold two neurons (refractory evidence) and merging those that take
+    turns (one drifting neuron)."""
     min_size, fs = config.cluster.min_cluster_size, sampling_frequency_hz
     labels = clustering.relabel_consecutive(labels, min_size)
     with timer.step("reassign"):
@@ -225,6 +228,16 @@ def reassign(
             )
         if not np.array_equal(split, labels):
             labels = refine(split, snippets, noise_levels, config, timer)
+    with timer.step("drift_merge"):
+        labels = clustering.merge_drifted_units(
+            labels,
+            snippets,
+            noise_levels,
+            peaks["sample_index"],
+            n_samples=n_samples,
+            bin_samples=ms_to_samples(DRIFT_BIN_MS, fs),
+            max_difference=config.cluster.drift_merge_max_difference_sigma,
+        )
     return clustering.relabel_consecutive(labels, min_size)
 
 
