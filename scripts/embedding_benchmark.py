@@ -9,9 +9,11 @@ Each recording (MEArec test, both Quiroga excerpts) is detected and cut ONCE wit
 config (``--detector cnn`` for the learned detector); every feature method is then fitted on at
 most ``cluster.max_spikes_to_fit`` seeded spikes and transforms all, and every clusterer runs
 subsample -> assign -> merge -> relabel -> overlap-aware reassignment -> discriminant
-refinement -> split by refractory evidence as the pipeline does (``--set
+refinement -> split by refractory evidence -> drift merge as the pipeline does (``--set
 cluster.reassign_min_gain_sigma2=0 --set cluster.refine_rounds=0 --set
-cluster.split_max_violation_ratio=0``: clustering alone, as rows measured before any existed).
+cluster.split_max_violation_ratio=0 --set cluster.drift_merge_max_difference_sigma=0``:
+clustering alone, as rows measured before any existed). The echo removal, which works on the
+finished sorting's spikes, is not run: echo spikes match no ground-truth spike.
 ``gmm_truek`` is the GMM with k = number of ground-truth units and no merge (merging would
 change k). Martinez snippet sets have no traces: their given snippets are clustered (no
 merge or reassignment, which need spike times and noise levels) and scored by ARI/NMI/cluster
