@@ -447,6 +447,9 @@ def merge_similar_units(
     return labels
 
 
+DRIFT_BIN_MS = 5000.0  # bins of the firing rates the drift merge compares
+
+
 def merge_drifted_units(
     labels: np.ndarray,
     snippets: np.ndarray,

@@ -29,8 +29,6 @@ from neurosort.waveforms import (
 
 logger = get_logger(__name__)
 
-DRIFT_BIN_MS = 5000.0  # bins of the firing rates compared by the drift merge
-
 
 def detect_and_extract(
     recording: Recording, config: SortConfig, timer: StageTimer
@@ -235,7 +233,7 @@ def reassign(
             noise_levels,
             peaks["sample_index"],
             n_samples=n_samples,
-            bin_samples=ms_to_samples(DRIFT_BIN_MS, fs),
+            bin_samples=ms_to_samples(clustering.DRIFT_BIN_MS, fs),
             max_difference=config.cluster.drift_merge_max_difference_sigma,
         )
     return clustering.relabel_consecutive(labels, min_size)
