@@ -52,3 +52,22 @@ def test_the_louder_unit_keeps_its_spikes_and_zero_disables():
     echo = echo_spikes(labels, times, amplitude, **OPTIONS)
     assert echo[labels == 0].all() and not echo[labels == 1].any()
     assert not echo_spikes(labels, times, amplitude, **{**OPTIONS, "min_fraction": 0}).any()
+
+
+@pytest.mark.parametrize("spread_samples", [7, 30])
+def test_the_later_spikes_of_bursts_are_not_echoes(spread_samples):
+    """A quieter unit whose spikes follow the louder one's by 4 ms give or take
+    ``spread_samples`` (a burst's second spikes) is no copy, at any lag."""
+    rng = np.random.default_rng(3)
+    loud = spike_train(rng, 3000)
+    lags = np.rint(rng.normal(96, spread_samples, 3000)).astype(np.int64)
+    labels, times, amplitude = sorting((loud, -120.0), (np.sort(loud + lags), -60.0))
+    assert not echo_spikes(labels, times, amplitude, **OPTIONS).any()
+
+
+def test_echo_at_the_edge_of_the_lag_window():
+    rng = np.random.default_rng(4)
+    loud = spike_train(rng, 500)
+    labels, times, amplitude = sorting((loud, -100.0), (loud - 120, 20.0))
+    echo = echo_spikes(labels, times, amplitude, **OPTIONS)
+    assert echo[labels == 1].all() and not echo[labels == 0].any()

@@ -33,36 +33,39 @@ def echo_spikes(
 ) -> np.ndarray:
     """Mask of the spikes that echo a louder unit's spikes.
 
-    For each unit and each louder unit (median absolute amplitude), the lags within
-    ``max_lag_samples`` from the louder unit's spikes to the unit's are counted; the unit's
+    For each unit and each louder unit (median absolute amplitude, then size), the lags within
+    ``max_lag_samples`` from the louder unit's spikes to the unit's are counted. The unit's
     spikes at the most common lag (+- ``jitter_samples``) are echoes when they are at least
-    ``min_fraction`` of the unit and ``min_excess`` times what chance gives. Pairs are taken by
-    decreasing count, each checked again on the spikes not yet marked, until no pair qualifies.
+    ``min_fraction`` of the unit, ``min_excess`` times what chance gives, and more than the
+    two neighbouring bands of lags hold together (a copy keeps its lag; the later spikes of a
+    burst spread over milliseconds). Each pair removes at most one lag; pairs are taken by
+    decreasing count, each checked again on the spikes not yet marked.
     """
     echo = np.zeros(len(labels), dtype=bool)
     units = np.unique(labels[labels >= 0])
     if min_fraction <= 0 or len(units) < 2:
         return echo
     members = {unit: _by_time(np.flatnonzero(labels == unit), sample_index) for unit in units}
-    loudness = {unit: np.median(np.abs(amplitude[members[unit]])) for unit in units}
-    pairs = [(source, unit) for unit in units for source in units
-             if loudness[source] > loudness[unit]]
+    rank = {unit: (np.median(np.abs(amplitude[members[unit]])), len(members[unit]))
+            for unit in units}
+    jitter = min(jitter_samples, max_lag_samples)
 
     def locked(source: int, unit: int) -> np.ndarray | None:
         own, from_source = (members[u][~echo[members[u]]] for u in (unit, source))
         return _locked_to(
-            sample_index[from_source], sample_index[own], max_lag_samples, jitter_samples,
-            n_samples, min_fraction, min_excess,
+            sample_index[from_source], sample_index[own], max_lag_samples, jitter, n_samples,
+            min_count=max(min_fraction * len(members[unit]), 1.0), min_excess=min_excess,
         )
 
-    while found := [(pair, mask) for pair in pairs if (mask := locked(*pair)) is not None]:
-        for (source, unit), _ in sorted(found, key=lambda item: -int(item[1].sum())):
-            mask = locked(source, unit)
-            if mask is None:
-                continue
-            own = members[unit][~echo[members[unit]]]
-            echo[own[mask]] = True
-            logger.debug("unit %d: %d spikes echo unit %d", unit, int(mask.sum()), source)
+    pairs = [(source, unit) for unit in units for source in units if rank[source] > rank[unit]]
+    found = [(pair, mask) for pair in pairs if (mask := locked(*pair)) is not None]
+    for (source, unit), _ in sorted(found, key=lambda item: -int(item[1].sum())):
+        mask = locked(source, unit)
+        if mask is None:
+            continue
+        own = members[unit][~echo[members[unit]]]
+        echo[own[mask]] = True
+        logger.debug("unit %d: %d spikes echo unit %d", unit, int(mask.sum()), source)
     return echo
 
 
@@ -76,11 +79,13 @@ def _locked_to(
     max_lag: int,
     jitter: int,
     n_samples: int,
-    min_fraction: float,
+    *,
+    min_count: float,
     min_excess: float,
 ) -> np.ndarray | None:
     """Mask of ``times`` with a spike of ``source_times`` (both sorted) at the most common lag,
-    or None when that lag does not hold enough of them."""
+    or None when that lag holds fewer than ``min_count`` of them, fewer than ``min_excess``
+    times chance, or no more than its two neighbouring bands together."""
     first = np.searchsorted(source_times, times - max_lag, side="left")
     n_near = np.searchsorted(source_times, times + max_lag, side="right") - first
     if n_near.sum() == 0:
@@ -88,12 +93,15 @@ def _locked_to(
     owner = np.repeat(np.arange(len(times)), n_near)
     rank = np.arange(n_near.sum()) - np.repeat(np.cumsum(n_near) - n_near, n_near)
     lags = times[owner] - source_times[first[owner] + rank]
-    counts = np.bincount(lags + max_lag, minlength=2 * max_lag + 1)
-    band = np.convolve(counts, np.ones(2 * jitter + 1, dtype=np.int64), mode="same")
-    centre = int(np.argmax(band)) - max_lag
+    width = 2 * jitter + 1
+    counts = np.pad(np.bincount(lags + max_lag, minlength=2 * max_lag + 1), 2 * width)
+    band = np.convolve(counts, np.ones(width, dtype=np.int64), mode="same")
+    peak = int(np.argmax(band))
+    centre = peak - 2 * width - max_lag
     locked = np.zeros(len(times), dtype=bool)
     locked[owner[np.abs(lags - centre) <= jitter]] = True
-    chance = len(source_times) * len(times) * (2 * jitter + 1) / max(n_samples, 1)
-    if locked.sum() < max(min_fraction * len(times), min_excess * max(chance, 1.0)):
+    chance = len(source_times) * len(times) * width / max(n_samples, 1)
+    sharp = band[peak] > band[peak - width] + band[peak + width]
+    if not sharp or locked.sum() < max(min_count, min_excess * max(chance, 1.0)):
         return None
     return locked
