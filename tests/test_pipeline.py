@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from neurosort import curate
 from neurosort.config import SortConfig, with_overrides
 from neurosort.demo import demo_recording
 from neurosort.evaluate import evaluate
@@ -47,6 +48,18 @@ def test_output_folder_contract(demo, tmp_path):
     assert run["status"] == "succeeded" and "detect" in run["stage_timings_s"]
     assert np.array_equal(read_result(out).spikes, result.spikes)
     assert not list(tmp_path.glob(".out.*")), "staging folder left behind"
+
+
+def test_removed_echoes_leave_spikes_features_and_templates_aligned(demo, monkeypatch):
+    recording, _ = demo
+    full = sort_recording(recording, with_overrides(SortConfig(), ["cluster.echo_min_fraction=0"]))
+    every_third = lambda labels, *_, **__: np.arange(len(labels)) % 3 == 0  # noqa: E731
+    monkeypatch.setattr(curate, "echo_spikes", every_third)
+    cut = sort_recording(recording, SortConfig())
+    keep = np.arange(len(full.spikes)) % 3 != 0
+    assert np.array_equal(cut.spikes["sample_index"], full.spikes["sample_index"][keep])
+    assert np.array_equal(cut.features, full.features[keep])
+    assert len(cut.templates) == cut.spikes["unit_index"].max() + 1 == len(cut.unit_ids)
 
 
 def test_same_seed_gives_byte_identical_spikes(demo, tmp_path):
