@@ -31,7 +31,6 @@ class GMMBIC(ClusterMixin, BaseEstimator):
         patience: int = 5,
         search_size: int = 10000,
         search_restarts: int = 1,
-        restarts: int = 1,
         seed: int = 0,
     ):
         self.n_units = n_units
@@ -39,7 +38,6 @@ class GMMBIC(ClusterMixin, BaseEstimator):
         self.patience = patience
         self.search_size = search_size
         self.search_restarts = search_restarts
-        self.restarts = restarts
         self.seed = seed
 
     def _mixture(
@@ -60,7 +58,7 @@ class GMMBIC(ClusterMixin, BaseEstimator):
         self.scale_ = float(np.std(features)) or 1.0
         data = np.asarray(features, dtype=np.float64) / self.scale_
         n_units = self.n_units if self.n_units > 0 else self._search(data)
-        self.model_ = self._mixture(min(n_units, len(data)), n_init=self.restarts).fit(data)
+        self.model_ = self._mixture(min(n_units, len(data))).fit(data)
         self.labels_ = self.model_.predict(data)
         return self
 
@@ -119,13 +117,12 @@ class IsoSplit(ClusterMixin, BaseEstimator):
         return self
 
 
-def make_clusterer(method: str, *, n_units: int, max_units: int, min_cluster_size: int, seed: int,
-                   gmm_restarts: int = 1):
+def make_clusterer(method: str, *, n_units: int, max_units: int, min_cluster_size: int, seed: int):
     from neurosort import registry
 
     factory = registry.get("cluster", method)
     if method == "gmm_bic":
-        return factory(n_units=n_units, max_units=max_units, restarts=gmm_restarts, seed=seed)
+        return factory(n_units=n_units, max_units=max_units, seed=seed)
     if method == "hdbscan":
         return factory(min_cluster_size=min_cluster_size, seed=seed)
     return factory(seed=seed)

@@ -72,7 +72,6 @@ class ClusterConfig:
     max_units: int = 25
     min_cluster_size: int = 15
     max_spikes_to_fit: int = 10000
-    gmm_restarts: int = 1  # initialisations of the final mixture; the best likelihood is kept
     merge_max_difference_sigma: float = 1.5  # 0 disables merging
     refractory_period_ms: float = (
         1.5  # units coinciding within it as independent ones do stay apart

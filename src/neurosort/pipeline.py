@@ -115,7 +115,6 @@ def cluster_features(features: np.ndarray, config: SortConfig) -> np.ndarray:
         max_units=cfg.max_units,
         min_cluster_size=cfg.min_cluster_size,
         seed=config.seed,
-        gmm_restarts=cfg.gmm_restarts,
     )
     return clustering.cluster_subsample_then_assign(
         features,
