@@ -6,6 +6,7 @@ from neurosort import registry
 from neurosort.cluster import (
     cluster_subsample_then_assign,
     make_clusterer,
+    merge_across_channels,
     merge_drifted_units,
     merge_similar_units,
     refine_by_discriminant,
@@ -13,6 +14,7 @@ from neurosort.cluster import (
     split_by_refractory,
 )
 from neurosort.features import PCAFeatures, WaveletFeatures
+from neurosort.waveforms import channel_neighbourhoods
 
 
 def two_unit_snippets(n=400, seed=0):
@@ -250,3 +252,51 @@ def test_drift_merge_joins_units_that_take_turns_only():
     for short in ({"n_samples": 20_000}, {"n_samples": 60_000, "max_difference": 0.0}):
         kept = merge_drifted_units(labels, snippets, np.ones(1), times, **{**options, **short})
         assert np.array_equal(kept, labels)  # too few bins to tell; 0 disables
+
+
+def probe_units(spec: list[tuple[int, int, np.ndarray]], seed: int = 0):
+    """Spikes of (peak channel, unit, (shape, times)) on 6 channels in a line, 20 um apart:
+    each spike's snippet is its shape's 6-channel waveform seen on the peak channel's
+    neighbourhood (3 channels), plus noise of sigma 0.3."""
+    rng = np.random.default_rng(seed)
+    locations = np.stack([np.zeros(6), 20 * np.arange(6)], axis=1)
+    neighbourhoods = channel_neighbourhoods(locations, 25)
+    waveforms = {
+        "A": np.outer(np.hanning(20), [2, 8, 8, 2, 0, 0]),
+        "C": np.outer(np.hanning(20), [1, 4, 12, 4, 1, 0]),
+    }
+    channels, labels, times, snippets = [], [], [], []
+    for channel, unit, (shape, unit_times) in spec:
+        full = -waveforms[shape][None] + rng.normal(0, 0.3, (len(unit_times), 20, 6))
+        snippets.append(full[:, :, neighbourhoods[channel]])
+        channels += [channel] * len(unit_times)
+        labels += [unit] * len(unit_times)
+        times.append(unit_times)
+    order = np.argsort(np.concatenate(times), kind="stable")
+    return (np.asarray(labels)[order], np.concatenate(snippets)[order].astype(np.float32),
+            np.asarray(channels)[order], neighbourhoods, np.concatenate(times)[order])
+
+
+def test_merge_across_channels_joins_one_neuron_seen_on_neighbouring_channels():
+    n_samples = 600_000
+    grid = np.arange(300) * 2000
+    spec = [
+        (1, 0, ("A", grid)),  # one neuron peaking on channel 1 ...
+        (2, 1, ("A", grid + 1000)),  # ... and on channel 2
+        (2, 2, ("C", grid + 500)),  # another neuron on channel 2
+        (5, 3, ("A", grid + 1500)),  # not a neighbour of channels 1 and 2
+    ]
+    labels, snippets, channels, neighbourhoods, times = probe_units(spec)
+    options = dict(n_samples=n_samples, refractory_samples=30, dead_time_samples=10)
+    merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
+                                   max_difference=1.5, **options)
+    assert merged[labels == 1][0] == merged[labels == 0][0]
+    assert len(np.unique(merged)) == 3  # C differs by 4 sigmas on channel 2's neighbourhood
+    kept = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
+                                 max_difference=0.0, **options)
+    assert np.array_equal(kept, labels)  # 0 disables
+    spec[1] = (2, 1, ("A", grid + 20))  # the same shape, inside unit 0's refractory period
+    labels, snippets, channels, neighbourhoods, times = probe_units(spec)
+    vetoed = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
+                                   max_difference=1.5, **options)
+    assert np.array_equal(vetoed, labels)

@@ -447,6 +447,85 @@ def merge_similar_units(
     return labels
 
 
+def merge_across_channels(
+    labels: np.ndarray,
+    snippets: np.ndarray,
+    noise_levels: np.ndarray,
+    channel_index: np.ndarray,
+    neighbourhoods: np.ndarray,
+    sample_index: np.ndarray,
+    *,
+    max_difference: float,
+    n_samples: int,
+    refractory_samples: int,
+    dead_time_samples: int,
+) -> np.ndarray:
+    """Merge units of neighbouring peak channels whose templates differ nowhere on their
+    common channels by more than ``max_difference`` noise sigmas, unless their spikes
+    coincide as often as independent neurons' (:func:`fire_independently`).
+
+    On a probe each peak channel's spikes are clustered apart (``snippets`` span the peak
+    channel's neighbourhood, ``neighbourhoods[channel_index]``), so a neuron whose spikes peak
+    now on one channel, now on the next comes out as one unit per channel. Each unit's
+    template is the median of its spikes on its most common peak channel; the closest pair is
+    merged first, and a merged unit keeps its parts' templates (``sample_index`` sorted).
+    """
+    labels = np.array(labels, copy=True)
+    if max_difference <= 0:
+        return labels
+    units = np.unique(labels[labels >= 0])
+    home = {u: int(np.bincount(channel_index[labels == u]).argmax()) for u in units}
+    templates = {
+        u: _unit_template(snippets, np.where(channel_index == home[u], labels, -1), u)
+        for u in units
+    }
+    pairs = sorted(
+        (difference, a, b)
+        for a, b in _neighbouring_pairs(home, neighbourhoods)
+        if (difference := _common_channel_difference(
+            templates[a], templates[b], neighbourhoods[home[a]], neighbourhoods[home[b]],
+            noise_levels,
+        )) <= max_difference
+    )
+    for difference, a, b in pairs:
+        keep, drop = labels[labels == a][:1], labels[labels == b][:1]
+        if not len(keep) or not len(drop) or keep[0] == drop[0]:
+            continue
+        keep, drop = int(keep[0]), int(drop[0])
+        if fire_independently(
+            sample_index[labels == keep], sample_index[labels == drop],
+            refractory_samples=refractory_samples, dead_time_samples=dead_time_samples,
+            n_samples=n_samples,
+        ):
+            continue
+        logger.debug("merging unit %d into %d across channels (%.2f sigma)", drop, keep,
+                     difference)
+        labels[labels == drop] = keep
+    return labels
+
+
+def _neighbouring_pairs(home: dict, neighbourhoods: np.ndarray) -> Iterator[tuple[int, int]]:
+    """Pairs of units on different peak channels, each in the other's neighbourhood."""
+    by_channel: dict[int, list[int]] = {}
+    for unit, channel in home.items():
+        by_channel.setdefault(channel, []).append(unit)
+    for a, channel in home.items():
+        for other in neighbourhoods[channel]:
+            if other == channel or channel not in neighbourhoods[other]:
+                continue
+            yield from ((a, b) for b in by_channel.get(int(other), []) if a < b)
+
+
+def _common_channel_difference(
+    template_a: np.ndarray, template_b: np.ndarray, channels_a: np.ndarray,
+    channels_b: np.ndarray, noise_levels: np.ndarray,
+) -> float:
+    """Max |template_a - template_b| in noise sigmas over the channels both span."""
+    common, in_a, in_b = np.intersect1d(channels_a, channels_b, return_indices=True)
+    difference = np.abs(template_a[:, in_a] - template_b[:, in_b]) / noise_levels[common]
+    return float(difference.max())
+
+
 DRIFT_BIN_MS = 5000.0  # bins of the firing rates the drift merge compares
 
 

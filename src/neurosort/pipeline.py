@@ -281,6 +281,32 @@ def echoes(
     return echo
 
 
+def merge_across_channels(
+    spikes: np.ndarray,
+    snippets: np.ndarray,
+    noise_levels: np.ndarray,
+    neighbourhoods: np.ndarray,
+    recording: Recording,
+    config: SortConfig,
+    timer: StageTimer,
+) -> np.ndarray:
+    """Unit labels after merging one neuron's units of neighbouring peak channels (probes)."""
+    cfg, fs = config.cluster, recording.sampling_frequency_hz
+    with timer.step("merge_channels"):
+        return clustering.merge_across_channels(
+            spikes["unit_index"],
+            snippets,
+            noise_levels,
+            spikes["channel_index"],
+            neighbourhoods,
+            spikes["sample_index"],
+            max_difference=cfg.merge_max_difference_sigma,
+            n_samples=recording.n_samples,
+            refractory_samples=ms_to_samples(cfg.refractory_period_ms, fs),
+            dead_time_samples=ms_to_samples(config.detect.dead_time_ms, fs),
+        )
+
+
 def sort_recording(recording: Recording, config: SortConfig | None = None) -> SortResult:
     """Run every stage on ``recording`` and return the sorting (nothing written)."""
     config = validate(config or SortConfig())
@@ -304,17 +330,27 @@ def sort_recording(recording: Recording, config: SortConfig | None = None) -> So
         keep = ~echoes(spikes, recording, config, timer)
         spikes, snippets = spikes[keep], snippets[keep]
         features = None if features is None else features[keep]
+        if config.cluster.merge_across_channels and neighbourhoods.shape[1] < recording.n_channels:
+            spikes["unit_index"] = merge_across_channels(
+                spikes, snippets, noise_levels, neighbourhoods, recording, config, timer
+            )
         spikes["unit_index"] = clustering.relabel_consecutive(
             spikes["unit_index"], config.cluster.min_cluster_size
         )
     units = spikes["unit_index"]
     n_units = int(units.max()) + 1 if len(spikes) else 0
-    unit_channels = [
-        np.bincount(spikes["channel_index"][units == u]).argmax() for u in range(n_units)
-    ]
+    unit_channels = np.asarray(
+        [np.bincount(spikes["channel_index"][units == u]).argmax() for u in range(n_units)],
+        dtype=np.int64,
+    )
+    # A unit merged across channels has snippets on several neighbourhoods: its template
+    # comes from the spikes of its main channel.
+    on_main_channel = np.where(
+        units >= 0, spikes["channel_index"] == unit_channels[np.maximum(units, 0)], False
+    ) if n_units else np.zeros(len(units), bool)
     templates = scatter_templates(
-        compute_templates(snippets, units, n_units),
-        np.asarray(unit_channels, dtype=np.int64),
+        compute_templates(snippets[on_main_channel], units[on_main_channel], n_units),
+        unit_channels,
         neighbourhoods,
         recording.n_channels,
     )
