@@ -264,6 +264,8 @@ def probe_units(spec: list[tuple[int, int, np.ndarray]], seed: int = 0):
     waveforms = {
         "A": np.outer(np.hanning(20), [2, 8, 8, 2, 0, 0]),
         "C": np.outer(np.hanning(20), [1, 4, 12, 4, 1, 0]),
+        "big": np.outer(np.hanning(20), [10, 40, 40, 10, 0, 0]),
+        "big, 5 % smaller": 0.95 * np.outer(np.hanning(20), [10, 40, 40, 10, 0, 0]),
     }
     channels, labels, times, snippets = [], [], [], []
     for channel, unit, (shape, unit_times) in spec:
@@ -300,3 +302,9 @@ def test_merge_across_channels_joins_one_neuron_seen_on_neighbouring_channels():
     vetoed = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
                                    max_difference=1.5, **options)
     assert np.array_equal(vetoed, labels)
+    # A large neuron's parts differ by 2 sigmas (5 % of its peak): merged all the same.
+    spec = [(1, 0, ("big", grid)), (2, 1, ("big, 5 % smaller", grid + 1000))]
+    labels, snippets, channels, neighbourhoods, times = probe_units(spec)
+    merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
+                                   max_difference=1.5, **options)
+    assert len(np.unique(merged)) == 1

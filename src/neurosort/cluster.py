@@ -447,6 +447,11 @@ def merge_similar_units(
     return labels
 
 
+# Units of neighbouring channels also merge when their templates differ by at most this
+# fraction of their peak: the spikes of a large neuron vary by more than the noise.
+ACROSS_CHANNELS_RELATIVE_DIFFERENCE = 0.1
+
+
 def merge_across_channels(
     labels: np.ndarray,
     snippets: np.ndarray,
@@ -461,14 +466,16 @@ def merge_across_channels(
     dead_time_samples: int,
 ) -> np.ndarray:
     """Merge units of neighbouring peak channels whose templates differ nowhere on their
-    common channels by more than ``max_difference`` noise sigmas, unless their spikes
-    coincide as often as independent neurons' (:func:`fire_independently`).
+    common channels by more than ``max_difference`` noise sigmas or
+    :data:`ACROSS_CHANNELS_RELATIVE_DIFFERENCE` of their peak, unless their spikes coincide
+    as often as independent neurons' (:func:`fire_independently`).
 
     On a probe each peak channel's spikes are clustered apart (``snippets`` span the peak
     channel's neighbourhood, ``neighbourhoods[channel_index]``), so a neuron whose spikes peak
     now on one channel, now on the next comes out as one unit per channel. Each unit's
-    template is the median of its spikes on its most common peak channel; the closest pair is
-    merged first, and a merged unit keeps its parts' templates (``sample_index`` sorted).
+    template is the median of its spikes on its most common peak channel; the pair closest
+    relative to its peak is merged first, and a merged unit keeps its parts' templates
+    (``sample_index`` sorted).
     """
     labels = np.array(labels, copy=True)
     if max_difference <= 0:
@@ -479,14 +486,15 @@ def merge_across_channels(
         u: _unit_template(snippets, np.where(channel_index == home[u], labels, -1), u)
         for u in units
     }
-    pairs = sorted(
-        (difference, a, b)
-        for a, b in _neighbouring_pairs(home, neighbourhoods)
-        if (difference := _common_channel_difference(
+    pairs = []
+    for a, b in _neighbouring_pairs(home, neighbourhoods):
+        difference, peak = _common_channel_difference(
             templates[a], templates[b], neighbourhoods[home[a]], neighbourhoods[home[b]],
             noise_levels,
-        )) <= max_difference
-    )
+        )
+        if difference <= max(max_difference, ACROSS_CHANNELS_RELATIVE_DIFFERENCE * peak):
+            pairs.append((difference / peak, a, b))
+    pairs.sort()
     for difference, a, b in pairs:
         keep, drop = labels[labels == a][:1], labels[labels == b][:1]
         if not len(keep) or not len(drop) or keep[0] == drop[0]:
@@ -519,11 +527,13 @@ def _neighbouring_pairs(home: dict, neighbourhoods: np.ndarray) -> Iterator[tupl
 def _common_channel_difference(
     template_a: np.ndarray, template_b: np.ndarray, channels_a: np.ndarray,
     channels_b: np.ndarray, noise_levels: np.ndarray,
-) -> float:
-    """Max |template_a - template_b| in noise sigmas over the channels both span."""
+) -> tuple[float, float]:
+    """Max |template_a - template_b| and the larger max |template|, in noise sigmas, over the
+    channels both span."""
     common, in_a, in_b = np.intersect1d(channels_a, channels_b, return_indices=True)
-    difference = np.abs(template_a[:, in_a] - template_b[:, in_b]) / noise_levels[common]
-    return float(difference.max())
+    a = template_a[:, in_a] / noise_levels[common]
+    b = template_b[:, in_b] / noise_levels[common]
+    return float(np.abs(a - b).max()), float(max(np.abs(a).max(), np.abs(b).max(), 1e-12))
 
 
 DRIFT_BIN_MS = 5000.0  # bins of the firing rates the drift merge compares
