@@ -14,7 +14,7 @@ from neurosort.cluster import (
     split_by_refractory,
 )
 from neurosort.features import PCAFeatures, WaveletFeatures
-from neurosort.waveforms import channel_neighbourhoods
+from neurosort.waveforms import channel_neighbourhoods, main_channel_templates
 
 
 def two_unit_snippets(n=400, seed=0):
@@ -264,6 +264,7 @@ def probe_units(spec: list[tuple[int, int, np.ndarray]], seed: int = 0):
     waveforms = {
         "A": np.outer(np.hanning(20), [2, 8, 8, 2, 0, 0]),
         "C": np.outer(np.hanning(20), [1, 4, 12, 4, 1, 0]),
+        "A, 10 % smaller": 0.9 * np.outer(np.hanning(20), [2, 8, 8, 2, 0, 0]),
         "big": np.outer(np.hanning(20), [10, 40, 40, 10, 0, 0]),
         "big, 5 % smaller": 0.95 * np.outer(np.hanning(20), [10, 40, 40, 10, 0, 0]),
     }
@@ -308,3 +309,28 @@ def test_merge_across_channels_joins_one_neuron_seen_on_neighbouring_channels():
     merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
                                    max_difference=1.5, **options)
     assert len(np.unique(merged)) == 1
+
+
+def test_merge_across_channels_chains_whatever_the_unit_numbers():
+    # One neuron seen on channels 1, 2 and 3: 1-3 are not neighbours, and 2-3 are less alike
+    # than 1-2, so the 2-3 pair is merged after the 1-2 pair under either numbering.
+    grid = np.arange(300) * 2000
+    options = dict(max_difference=1.5, n_samples=600_000, refractory_samples=30,
+                   dead_time_samples=10)
+    for ids in ((0, 1, 2), (1, 0, 2)):
+        spec = [(1, ids[0], ("A", grid)), (2, ids[1], ("A", grid + 700)),
+                (3, ids[2], ("A, 10 % smaller", grid + 1400))]
+        labels, snippets, channels, neighbourhoods, times = probe_units(spec)
+        merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods,
+                                       times, **options)
+        assert len(np.unique(merged)) == 1, ids
+
+
+def test_main_channel_templates_use_each_units_main_channel_only():
+    snippets = np.concatenate([np.full((5, 4, 3), 1.0), np.full((3, 4, 3), 9.0)]).astype(
+        np.float32)
+    labels = np.array([0] * 8 + [-1])
+    snippets = np.concatenate([snippets, np.zeros((1, 4, 3), np.float32)])
+    channel_index = np.array([2] * 5 + [3] * 3 + [2])
+    templates = main_channel_templates(snippets, labels, 1, channel_index, np.array([2]))
+    assert np.all(templates[0] == 1.0)  # the 3 spikes of channel 3 span another neighbourhood

@@ -468,14 +468,16 @@ def merge_across_channels(
     """Merge units of neighbouring peak channels whose templates differ nowhere on their
     common channels by more than ``max_difference`` noise sigmas or
     :data:`ACROSS_CHANNELS_RELATIVE_DIFFERENCE` of their peak, unless their spikes coincide
-    as often as independent neurons' (:func:`fire_independently`).
+    as often as independent neurons' (:func:`fire_independently`); ``max_difference <= 0``
+    disables the merge.
 
     On a probe each peak channel's spikes are clustered apart (``snippets`` span the peak
     channel's neighbourhood, ``neighbourhoods[channel_index]``), so a neuron whose spikes peak
     now on one channel, now on the next comes out as one unit per channel. Each unit's
-    template is the median of its spikes on its most common peak channel; the pair closest
-    relative to its peak is merged first, and a merged unit keeps its parts' templates
-    (``sample_index`` sorted).
+    template is the median of its spikes on its most common peak channel. Pairs are taken
+    closest (relative to their peak) first, and merging chains: a neuron seen on three
+    channels becomes one unit through two pairs, each vetoed on the spikes of the units
+    merged so far (``sample_index`` sorted).
     """
     labels = np.array(labels, copy=True)
     if max_difference <= 0:
@@ -495,19 +497,19 @@ def merge_across_channels(
         if difference <= max(max_difference, ACROSS_CHANNELS_RELATIVE_DIFFERENCE * peak):
             pairs.append((difference / peak, a, b))
     pairs.sort()
-    for difference, a, b in pairs:
-        keep, drop = labels[labels == a][:1], labels[labels == b][:1]
-        if not len(keep) or not len(drop) or keep[0] == drop[0]:
+    original = labels.copy()
+    for relative, a, b in pairs:
+        keep, drop = int(labels[original == a][0]), int(labels[original == b][0])
+        if keep == drop:
             continue
-        keep, drop = int(keep[0]), int(drop[0])
         if fire_independently(
             sample_index[labels == keep], sample_index[labels == drop],
             refractory_samples=refractory_samples, dead_time_samples=dead_time_samples,
             n_samples=n_samples,
         ):
             continue
-        logger.debug("merging unit %d into %d across channels (%.2f sigma)", drop, keep,
-                     difference)
+        logger.debug("merging unit %d into %d across channels (%.2f of the peak)", drop, keep,
+                     relative)
         labels[labels == drop] = keep
     return labels
 
@@ -531,8 +533,8 @@ def _common_channel_difference(
     """Max |template_a - template_b| and the larger max |template|, in noise sigmas, over the
     channels both span."""
     common, in_a, in_b = np.intersect1d(channels_a, channels_b, return_indices=True)
-    a = template_a[:, in_a] / noise_levels[common]
-    b = template_b[:, in_b] / noise_levels[common]
+    noise = np.maximum(noise_levels[common], 1e-12)
+    a, b = template_a[:, in_a] / noise, template_b[:, in_b] / noise
     return float(np.abs(a - b).max()), float(max(np.abs(a).max(), np.abs(b).max(), 1e-12))
 
 

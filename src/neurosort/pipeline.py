@@ -21,6 +21,7 @@ from neurosort.waveforms import (
     channel_neighbourhoods,
     compute_templates,
     extract_snippets,
+    main_channel_templates,
     ms_to_samples,
     normalise_amplitude,
     scatter_templates,
@@ -343,13 +344,13 @@ def sort_recording(recording: Recording, config: SortConfig | None = None) -> So
         [np.bincount(spikes["channel_index"][units == u]).argmax() for u in range(n_units)],
         dtype=np.int64,
     )
-    # A unit merged across channels has snippets on several neighbourhoods: its template
-    # comes from the spikes of its main channel.
-    on_main_channel = np.where(
-        units >= 0, spikes["channel_index"] == unit_channels[np.maximum(units, 0)], False
-    ) if n_units else np.zeros(len(units), bool)
+    templates = (
+        main_channel_templates(snippets, units, n_units, spikes["channel_index"], unit_channels)
+        if neighbourhoods.shape[1] < recording.n_channels
+        else compute_templates(snippets, units, n_units)
+    )
     templates = scatter_templates(
-        compute_templates(snippets[on_main_channel], units[on_main_channel], n_units),
+        templates,
         unit_channels,
         neighbourhoods,
         recording.n_channels,

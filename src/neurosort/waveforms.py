@@ -66,6 +66,17 @@ def normalise_amplitude(snippets: np.ndarray) -> np.ndarray:
     return snippets / np.maximum(peak, 1e-12)[:, None, None]
 
 
+def main_channel_templates(
+    snippets: np.ndarray, labels: np.ndarray, n_units: int, channel_index: np.ndarray,
+    unit_channels: np.ndarray,
+) -> np.ndarray:
+    """Median snippet of each unit over its spikes on its main channel ``unit_channels[unit]``:
+    on a probe a unit merged across channels has snippets on several neighbourhoods."""
+    main = labels >= 0
+    main[main] = channel_index[main] == unit_channels[labels[main]]
+    return compute_templates(snippets[main], labels[main], n_units)
+
+
 def compute_templates(snippets: np.ndarray, labels: np.ndarray, n_units: int) -> np.ndarray:
     """Median snippet of each unit 0..n_units-1 (zeros for a unit with no spikes)."""
     templates = np.zeros((n_units,) + snippets.shape[1:], dtype=np.float32)
