@@ -15,38 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosort.demo import align_to_peaks
-from neurosort.types import GroundTruth, Recording
-
-
-def probe_recording(
-    seed: int, n_channels: int, n_units: int, duration_s: float, fs_hz: float, noise_uv: float
-) -> tuple[Recording, GroundTruth]:
-    """A two-column probe (20 um pitch) with units spread along it, Poisson trains."""
-    import spikeinterface.core as si
-
-    si_recording, si_sorting = si.generate_ground_truth_recording(
-        durations=[duration_s],
-        sampling_frequency=fs_hz,
-        num_channels=n_channels,
-        num_units=n_units,
-        seed=seed,
-        generate_sorting_kwargs={"firing_rates": (2.0, 12.0), "refractory_period_ms": 2.0},
-        noise_kwargs={"noise_levels": noise_uv, "strategy": "on_the_fly"},
-    )
-    recording = Recording(
-        si_recording.get_traces().astype(np.float32),
-        fs_hz,
-        channel_locations_um=si_recording.get_channel_locations(),
-        name=f"probe seed {seed}",
-    )
-    vector = si_sorting.to_spike_vector()
-    truth = GroundTruth(
-        sample_index=vector["sample_index"].astype(np.int64),
-        unit_index=vector["unit_index"].astype(np.int32),
-        sampling_frequency_hz=fs_hz,
-    )
-    return recording, align_to_peaks(recording, truth)
+from neurosort.demo import demo_recording
 
 
 def main() -> None:
@@ -61,8 +30,9 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
-        recording, truth = probe_recording(
-            seed, args.channels, args.units, args.seconds, args.fs_hz, args.noise_uv
+        recording, truth = demo_recording(
+            args.seconds, seed, args.units, args.channels, sampling_frequency_hz=args.fs_hz,
+            firing_rates_hz=(2.0, 12.0), noise_uv=args.noise_uv,
         )
         path = args.out / f"probe_c{args.channels}_u{args.units}_s{seed}.npz"
         np.savez(

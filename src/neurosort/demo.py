@@ -16,9 +16,18 @@ DEMO_SAMPLING_FREQUENCY_HZ = 24000.0
 
 
 def demo_recording(
-    duration_s: float = 60.0, seed: int = 0, n_units: int = 6, n_channels: int = 4
+    duration_s: float = 60.0,
+    seed: int = 0,
+    n_units: int = 6,
+    n_channels: int = 4,
+    *,
+    sampling_frequency_hz: float = DEMO_SAMPLING_FREQUENCY_HZ,
+    firing_rates_hz: float | tuple[float, float] = 8.0,
+    noise_uv: float = 6.0,
 ) -> tuple[Recording, GroundTruth]:
-    """A tetrode-like recording from SpikeInterface's generator, with its ground truth.
+    """A recording from SpikeInterface's generator (a tetrode-like one by default; more
+    channels make a two-column probe, 20 um apart), with its ground truth. A pair of firing
+    rates draws each unit's rate between them.
 
     Ground-truth times are moved to each unit's peak sample on the filtered trace, the
     convention neurosort reports spikes in.
@@ -27,17 +36,17 @@ def demo_recording(
 
     si_recording, si_sorting = si.generate_ground_truth_recording(
         durations=[duration_s],
-        sampling_frequency=DEMO_SAMPLING_FREQUENCY_HZ,
+        sampling_frequency=sampling_frequency_hz,
         num_channels=n_channels,
         num_units=n_units,
         seed=seed,
-        generate_sorting_kwargs={"firing_rates": 8.0, "refractory_period_ms": 2.0},
-        noise_kwargs={"noise_levels": 6.0, "strategy": "on_the_fly"},
+        generate_sorting_kwargs={"firing_rates": firing_rates_hz, "refractory_period_ms": 2.0},
+        noise_kwargs={"noise_levels": noise_uv, "strategy": "on_the_fly"},
     )
     traces = si_recording.get_traces().astype(np.float32)
     recording = Recording(
         traces,
-        DEMO_SAMPLING_FREQUENCY_HZ,
+        sampling_frequency_hz,
         channel_locations_um=si_recording.get_channel_locations(),
         name=f"demo (seed {seed}, {n_units} units, {n_channels} channels, {duration_s:g} s)",
     )
@@ -45,7 +54,7 @@ def demo_recording(
     truth = GroundTruth(
         sample_index=vector["sample_index"].astype(np.int64),
         unit_index=vector["unit_index"].astype(np.int32),
-        sampling_frequency_hz=DEMO_SAMPLING_FREQUENCY_HZ,
+        sampling_frequency_hz=sampling_frequency_hz,
     )
     return recording, align_to_peaks(recording, truth)
 
