@@ -682,7 +682,7 @@ def _sort_peer(job: Job, recording) -> np.ndarray:
             dtype="float32",
             num_channels=recording.n_channels,
         )
-        binary.set_channel_locations(recording.channel_locations_um)
+        binary.set_dummy_probe_from_locations(recording.channel_locations_um)
         sorting = ss.run_sorter(
             job.sorter.name,
             binary,
