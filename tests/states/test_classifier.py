@@ -86,22 +86,6 @@ def test_subclass_probabilities_sum_into_their_class(synthetic_folder):
     assert np.mean(classifier.predict(windows) == labels) >= 0.9
 
 
-def test_ensemble_averages_members_trained_with_their_own_seeds(synthetic_folder):
-    torch.set_num_threads(1)
-    windows, labels, owners = synthetic_windows(synthetic_folder)
-    single = NetworkClassifier("cnn", max_epochs=2, seed=3).fit(windows, labels, owners)
-    ensemble = NetworkClassifier("cnn", max_epochs=2, seed=3, n_networks=2)
-    ensemble.fit(windows, labels, owners)
-    first, second = ensemble.network_.members
-    assert torch.equal(first.head[-1].weight, single.network_.head[-1].weight)
-    assert not torch.equal(first.head[-1].weight, second.head[-1].weight)
-    x = torch.from_numpy(ensemble._scale(windows[:6]))
-    with torch.no_grad():
-        members = [torch.softmax(member(x), dim=1) for member in (first, second)]
-    expected = torch.stack(members).mean(dim=0).numpy()
-    assert np.allclose(ensemble.predict_proba(windows[:6]), expected, atol=1e-5)
-
-
 def test_spectral_forest_separates_rhythms(synthetic_folder):
     windows, labels, owners = synthetic_windows(synthetic_folder)
     train = owners % 4 != 0

@@ -22,15 +22,13 @@ def test_spectral_forest_round_trip(synthetic_folder, tmp_path):
         loaded.check_task("five", recordings.class_names, "forest.pt")
 
 
-@pytest.mark.parametrize("n_networks", [1, 2])
-def test_subclass_network_round_trip(synthetic_folder, tmp_path, n_networks):
+def test_subclass_network_round_trip(synthetic_folder, tmp_path):
     recordings = load_folder(synthetic_folder, 100.0, task="rhythm")
     window = WindowConfig(100, 100)
     windows, owners = cut_windows(recordings.signals, window)
     labels = recordings.labels[owners]
     subclasses = np.where(labels == 0, owners % 2, 2)  # class 0 in two halves, class 1 whole
-    network = NetworkClassifier("cnn", max_epochs=1, label_classes=[0, 0, 1],
-                                n_networks=n_networks)
+    network = NetworkClassifier("cnn", max_epochs=1, label_classes=[0, 0, 1])
     network.fit(windows, subclasses, owners)
     trained = TrainedModel(network, "cnn", "rhythm", recordings.class_names, window, 100.0, {})
     loaded = load_model(save_model(tmp_path / "subclasses.pt", trained))

@@ -20,7 +20,6 @@ def as_windows(X: np.ndarray) -> np.ndarray:
     return X[:, None, :] if X.ndim == 2 else X
 
 
-ENSEMBLE_SEED_STRIDE = 1000  # apart from the fold seeds (seed + fold index)
 CLASS_WEIGHTINGS = {"balanced": 1.0, "sqrt": 0.5, "none": 0.0}  # powers of balanced weights
 
 
@@ -79,7 +78,6 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         class_weighting: str = "balanced",
         max_epochs: int = 60,
         batch_size: int = 128,
-        n_networks: int = 1,
         learning_rate: float = 2e-3,
         weight_decay: float = 1e-4,
         patience_epochs: int = 10,
@@ -96,7 +94,6 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         self.class_weighting = class_weighting
         self.max_epochs = max_epochs
         self.batch_size = batch_size
-        self.n_networks = n_networks
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.patience_epochs = patience_epochs
@@ -109,7 +106,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         import torch
 
         from neurosort.nn import TrainConfig, seed_everything, train_model
-        from neurosort.states.models import NetworkEnsemble, build_network
+        from neurosort.states.models import build_network
 
         X = as_windows(X)
         self.labels_, y_index = np.unique(y, return_inverse=True)
@@ -120,36 +117,26 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         train, val = np.arange(len(y_index)), None
         if self.validation_fraction > 0:
             train, val = validation_split(y_index, groups, self.validation_fraction, self.seed)
+        seed_everything(self.seed)
+        self.network_ = build_network(
+            self.network, self.n_channels_, len(self.labels_), self.network_options
+        )
         weights = class_weights(y_index[train], len(self.labels_), self.class_weighting)
         loss = torch.nn.CrossEntropyLoss(weight=torch.as_tensor(weights, dtype=torch.float32))
         inputs, targets = torch.from_numpy(X), torch.from_numpy(y_index.astype(np.int64))
+        config = TrainConfig(
+            max_epochs=self.max_epochs, batch_size=self.batch_size,
+            learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+            patience_epochs=self.patience_epochs, seed=self.seed, device=self.device,
+        )
         crop = self._random_crop if 0 < self.crop_samples < self.n_samples_ else None
         validation = None if val is None else (inputs[val], targets[val])
-        members, histories = [], []
-        for member_seed in self._member_seeds():
-            seed_everything(member_seed)
-            member = build_network(
-                self.network, self.n_channels_, len(self.labels_), self.network_options
-            )
-            config = TrainConfig(
-                max_epochs=self.max_epochs, batch_size=self.batch_size,
-                learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-                patience_epochs=self.patience_epochs, seed=member_seed, device=self.device,
-            )
-            histories.append(train_model(
-                member, (inputs[train], targets[train]), validation,
-                loss, config, train_transform=crop, val_transform=crop,
-            ))
-            members.append(member)
-        self.network_ = members[0] if len(members) == 1 else NetworkEnsemble(members)
-        self.history_ = histories[0]
-        self.history_.seconds = sum(history.seconds for history in histories)
+        self.history_ = train_model(
+            self.network_, (inputs[train], targets[train]), validation,
+            loss, config, train_transform=crop, val_transform=crop,
+        )
         self.network_.cpu().eval()
         return self
-
-    def _member_seeds(self) -> list[int]:
-        """Member 0 keeps ``seed``, so one network trains exactly as without an ensemble."""
-        return [self.seed + ENSEMBLE_SEED_STRIDE * i for i in range(self.n_networks)]
 
     def _classes_of(self, labels: np.ndarray) -> np.ndarray:
         if self.label_classes is None:

@@ -117,9 +117,6 @@ def _model_arguments(parser: argparse.ArgumentParser, model_required: bool) -> N
                         help="recordings held out for early stopping, at most 0.5; 0: a fixed "
                         "cosine learning-rate schedule over all training recordings")
     parser.add_argument("--batch-size", type=number(int, AT_LEAST_1))
-    parser.add_argument("--networks", type=number(int, AT_LEAST_1),
-                        help="train this many networks, each seeded apart, and average their "
-                        "probabilities (default: the model's)")
     parser.add_argument("--learning-rate", type=number(float, POSITIVE))
     parser.add_argument("--weight-decay", type=number(float, AT_LEAST_0),
                         help="AdamW weight decay")
@@ -219,8 +216,7 @@ def _resolved(args, recordings):
         "max_epochs": args.max_epochs, "patience_epochs": args.patience,
         "validation_fraction": args.validation_fraction,
         "class_weighting": args.class_weighting,
-        "batch_size": args.batch_size, "n_networks": args.networks,
-        "learning_rate": args.learning_rate,
+        "batch_size": args.batch_size, "learning_rate": args.learning_rate,
         "weight_decay": args.weight_decay, "device": args.device,
     }
     subclasses = args.subclasses

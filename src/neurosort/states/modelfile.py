@@ -152,7 +152,7 @@ def _restore_network(payload: dict) -> NetworkClassifier:
     classifier.scale_std_ = np.asarray(payload["scale_std"], dtype=np.float32)
     classifier.network_ = build_network(
         classifier.network, classifier.n_channels_, len(classifier.labels_),
-        classifier.network_options, classifier.n_networks,
+        classifier.network_options,
     )
     classifier.network_.load_state_dict(payload["state_dict"])
     classifier.network_.eval()

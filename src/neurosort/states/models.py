@@ -128,18 +128,6 @@ class CNNLSTMNet(nn.Module):
         return self.head(torch.cat([hidden[0], hidden[1]], dim=1))
 
 
-class NetworkEnsemble(nn.Module):
-    """Members trained apart; the output is the log of their mean class probabilities."""
-
-    def __init__(self, members: list[nn.Module]) -> None:
-        super().__init__()
-        self.members = nn.ModuleList(members)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        probabilities = torch.stack([torch.softmax(m(x), dim=1) for m in self.members])
-        return torch.log(probabilities.mean(dim=0))
-
-
 NETWORKS = {
     "bilstm": BiLSTMNet,
     "lstm": CropLSTMNet,
@@ -148,11 +136,5 @@ NETWORKS = {
 }
 
 
-def build_network(name: str, n_channels: int, n_classes: int, options: dict | None = None,
-                  n_networks: int = 1) -> nn.Module:
-    """One network, or an ensemble of ``n_networks`` of them."""
-    if n_networks == 1:
-        return NETWORKS[name](n_channels, n_classes, **(options or {}))
-    return NetworkEnsemble(
-        [build_network(name, n_channels, n_classes, options) for _ in range(n_networks)]
-    )
+def build_network(name: str, n_channels: int, n_classes: int, options: dict | None = None):
+    return NETWORKS[name](n_channels, n_classes, **(options or {}))
