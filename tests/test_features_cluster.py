@@ -309,6 +309,11 @@ def test_merge_across_channels_joins_one_neuron_seen_on_neighbouring_channels():
     merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
                                    max_difference=1.5, **options)
     assert len(np.unique(merged)) == 1
+    spec[1] = (1, 1, ("big, 5 % smaller", grid + 1000))  # two units of one peak channel
+    labels, snippets, channels, neighbourhoods, times = probe_units(spec)
+    merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
+                                   max_difference=1.5, **options)
+    assert len(np.unique(merged)) == 1
 
 
 def test_merge_across_channels_chains_whatever_the_unit_numbers():

@@ -465,8 +465,8 @@ def merge_across_channels(
     refractory_samples: int,
     dead_time_samples: int,
 ) -> np.ndarray:
-    """Merge units of neighbouring peak channels whose templates differ nowhere on their
-    common channels by more than ``max_difference`` noise sigmas or
+    """Merge units of the same or neighbouring peak channels whose templates differ nowhere on
+    their common channels by more than ``max_difference`` noise sigmas or
     :data:`ACROSS_CHANNELS_RELATIVE_DIFFERENCE` of their peak, unless their spikes coincide
     as often as independent neurons' (:func:`fire_independently`); ``max_difference <= 0``
     disables the merge.
@@ -474,7 +474,10 @@ def merge_across_channels(
     On a probe each peak channel's spikes are clustered apart (``snippets`` span the peak
     channel's neighbourhood, ``neighbourhoods[channel_index]``), so a neuron whose spikes peak
     now on one channel, now on the next comes out as one unit per channel. Each unit's
-    template is the median of its spikes on its most common peak channel. Pairs are taken
+    template is the median of its spikes on its most common peak channel. Units of one peak
+    channel were merged at ``max_difference`` when they were clustered; here they meet the
+    relative rule too (a large neuron's spikes that collide with another's form a unit of
+    their own, a few percent of its peak away). Pairs are taken
     closest (relative to their peak) first, and merging chains: a neuron seen on three
     channels becomes one unit through two pairs, each vetoed on the spikes of the units
     merged so far (``sample_index`` sorted).
@@ -515,13 +518,13 @@ def merge_across_channels(
 
 
 def _neighbouring_pairs(home: dict, neighbourhoods: np.ndarray) -> Iterator[tuple[int, int]]:
-    """Pairs of units on different peak channels, each in the other's neighbourhood."""
+    """Pairs of units whose peak channels are the same or each in the other's neighbourhood."""
     by_channel: dict[int, list[int]] = {}
     for unit, channel in home.items():
         by_channel.setdefault(channel, []).append(unit)
     for a, channel in home.items():
         for other in neighbourhoods[channel]:
-            if other == channel or channel not in neighbourhoods[other]:
+            if channel not in neighbourhoods[other]:
                 continue
             yield from ((a, b) for b in by_channel.get(int(other), []) if a < b)
 

@@ -73,8 +73,9 @@ class ClusterConfig:
     min_cluster_size: int = 15
     max_spikes_to_fit: int = 10000
     merge_max_difference_sigma: float = 1.5  # 0 disables merging
-    # On probes, units of neighbouring peak channels are merged by that rule, or when they
-    # differ by at most a tenth of their peak (one neuron whose spikes peak on either channel).
+    # On probes, units of the same or neighbouring peak channels are merged by that rule, or
+    # when they differ by at most a tenth of their peak (one neuron whose spikes peak on
+    # either channel, or whose colliding spikes formed a unit of their own).
     merge_across_channels: bool = True
     refractory_period_ms: float = (
         1.5  # units coinciding within it as independent ones do stay apart
