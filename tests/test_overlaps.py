@@ -1,6 +1,11 @@
 import numpy as np
 
-from neurosort.overlaps import reassign_overlapping_spikes, shifted_templates
+from neurosort.overlaps import (
+    reassign_overlapping_spikes,
+    rescue_unassigned_spikes,
+    shifted_templates,
+)
+from neurosort.waveforms import channel_neighbourhoods
 
 LENGTH = 40
 
@@ -59,3 +64,37 @@ def test_templates_shift_along_time_within_each_channel():
     assert np.array_equal(shifted[0, 0], [0, 0, 1, 2])  # unit 0, channel 0, one sample later
     assert np.array_equal(shifted[0, 1], [0, 4, 5, 6])  # channel 1 never takes channel 0's end
     assert np.array_equal(shifted[2, 0], [1, 2, 3, 0])  # unit 0, one sample earlier
+
+
+def _probe_spikes(seed: int = 0):
+    """A line of 4 channels 20 um apart (neighbourhoods of 3). 100 spikes of unit 0 (peak on
+    channel 1) and of unit 1 (channel 2), then unassigned: 30 of unit 0 overlapped by unit 1,
+    20 clean ones of unit 1 and 20 of a shape no unit has."""
+    rng = np.random.default_rng(seed)
+    neighbourhoods = channel_neighbourhoods(np.stack([np.zeros(4), 20 * np.arange(4)], 1), 25)
+    narrow, broad = _templates()[:, :, 0]
+    on_probe = [np.outer(narrow, [0.3, 1.0, 0.5, 0.1]), np.outer(broad, [0.1, 0.4, 1.0, 0.3])]
+    odd = np.outer(6 * np.sin(np.arange(LENGTH) / 3.0), [0.5, 1.0, 0.5, 0.2])
+    shifts = rng.integers(6, 25, 30)
+    full = (
+        [on_probe[0]] * 100 + [on_probe[1]] * 100
+        + [on_probe[0] + _shift(on_probe[1], s) for s in shifts] + [on_probe[1]] * 20 + [odd] * 20
+    )
+    channel_index = np.repeat([1, 2, 1, 2, 1], [100, 100, 30, 20, 20])
+    snippets = np.stack([f[:, neighbourhoods[c]] for f, c in zip(full, channel_index, strict=True)])
+    snippets += rng.normal(0, 1, snippets.shape)
+    labels = np.repeat([0, 1, -1], [100, 100, 70])
+    return labels, snippets.astype(np.float32), channel_index, neighbourhoods
+
+
+def test_unassigned_probe_spikes_join_the_unit_that_fits_them_alone_or_overlapped():
+    labels, snippets, channel_index, neighbourhoods = _probe_spikes()
+    new = rescue_unassigned_spikes(labels, snippets, np.ones(4), channel_index, neighbourhoods,
+                                   quantile=0.99)
+    assert np.array_equal(new[:200], labels[:200])
+    assert (new[200:230] == 0).mean() >= 0.8  # unit 0 overlapped by unit 1
+    assert np.all(new[230:250] == 1)
+    assert np.all(new[250:] == -1)  # a shape no unit has stays unassigned
+    off = rescue_unassigned_spikes(labels, snippets, np.ones(4), channel_index, neighbourhoods,
+                                   quantile=0.0)
+    assert np.array_equal(off, labels)

@@ -130,3 +130,9 @@ def test_probe_spikes_are_clustered_per_channel_neighbourhood():
     )
     assert len(apart.unit_ids) > len(result.unit_ids)
     assert evaluate(apart, truth).summary["mean_accuracy"] < accuracy - 0.03
+    unrescued = sort_recording(
+        recording, with_overrides(config, ["cluster.rescue_unassigned_quantile=0"])
+    )
+    n_unassigned = (unrescued.spikes["unit_index"] < 0).sum()
+    assert (spikes["unit_index"] < 0).sum() < n_unassigned
+    assert evaluate(unrescued, truth).summary["mean_accuracy"] <= accuracy

@@ -77,6 +77,10 @@ class ClusterConfig:
     # when they differ by at most a tenth of their peak (one neuron whose spikes peak on
     # either channel, or whose colliding spikes formed a unit of their own).
     merge_across_channels: bool = True
+    # On probes, an unassigned spike joins the unit whose template, alone or with one
+    # overlapping template, fits it at least as well as this quantile of the unit's own spikes
+    # fit theirs; 0 disables.
+    rescue_unassigned_quantile: float = 0.99
     refractory_period_ms: float = (
         1.5  # units coinciding within it as independent ones do stay apart
     )
@@ -280,6 +284,9 @@ def validate(config: SortConfig) -> SortConfig:
     if not 0 <= config.cluster.split_max_violation_ratio < 1:  # 1 would accept every cut
         raise ConfigError("config key cluster.split_max_violation_ratio: must lie in [0, 1), "
                           f"got {config.cluster.split_max_violation_ratio}")
+    if not 0 <= config.cluster.rescue_unassigned_quantile <= 1:
+        raise ConfigError("config key cluster.rescue_unassigned_quantile: must lie in [0, 1], "
+                          f"got {config.cluster.rescue_unassigned_quantile}")
     if not 0 <= config.cluster.echo_min_fraction <= 1:
         raise ConfigError("config key cluster.echo_min_fraction: must lie in [0, 1], got "
                           f"{config.cluster.echo_min_fraction}")

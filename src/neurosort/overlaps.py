@@ -6,13 +6,17 @@ clustering, every snippet is fitted with the unit templates: one template at the
 or one of its best few templates at the peak plus any template shifted by up to the snippet's
 length. A spike moves to the unit whose template at the peak gives the best fit when that fit
 beats its current unit's template by ``min_gain_sigma2`` noise variances per snippet value.
+
+On a probe, spikes the clustering left unassigned (often two neurons' spikes overlapping, one
+of them from another channel group) are fitted the same way with the templates of the units
+around their peak channel (:func:`rescue_unassigned_spikes`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from neurosort.waveforms import compute_templates
+from neurosort.waveforms import compute_templates, main_channel_templates, scatter_templates
 
 BATCH_SPIKES = 4096
 
@@ -86,3 +90,64 @@ def reassign_overlapping_spikes(
         move = residual < own - margin
         new[start + assigned[move]] = unit[move]
     return new
+
+
+def rescue_unassigned_spikes(
+    labels: np.ndarray,
+    snippets: np.ndarray,
+    noise_levels: np.ndarray,
+    channel_index: np.ndarray,
+    neighbourhoods: np.ndarray,
+    *,
+    quantile: float,
+    n_candidates: int = 3,
+) -> np.ndarray:
+    """Labels with unassigned spikes (-1) of a probe given to the unit whose template fits
+    them, alone or with one overlapping template, at least as well as ``quantile`` of the
+    unit's own spikes fit theirs; ``quantile`` <= 0 disables.
+
+    ``snippets`` (n, samples, k) span each spike's peak channel neighbourhood
+    (``neighbourhoods[channel_index]``). Each unit's template is the median of its spikes on
+    its main channel, in noise sigmas, placed on the probe (zeros outside the main channel's
+    neighbourhood); a spike is fitted with the units whose main channel lies in its
+    neighbourhood, on that neighbourhood.
+    """
+    labels = np.array(labels, copy=True)
+    unassigned = labels < 0
+    if quantile <= 0 or not unassigned.any() or unassigned.all():
+        return labels
+    n_units = int(labels.max()) + 1
+    scaled = snippets / np.maximum(noise_levels[neighbourhoods[channel_index]], 1e-12)[:, None]
+    home = np.array([np.bincount(channel_index[labels == unit]).argmax() if (labels == unit).any()
+                     else -1 for unit in range(n_units)])
+    templates = main_channel_templates(scaled, labels, n_units, channel_index, home)
+    limits = _own_fit_limits(scaled, labels, channel_index, home, templates, quantile)
+    on_probe = scatter_templates(templates, np.maximum(home, 0), neighbourhoods,
+                                 len(neighbourhoods))
+    for channel in np.unique(channel_index[unassigned]):
+        rows = np.flatnonzero(unassigned & (channel_index == channel))
+        around = neighbourhoods[channel]
+        candidates = np.flatnonzero(np.isin(home, around) & np.isfinite(limits))
+        if len(candidates) == 0:
+            continue
+        local = on_probe[candidates][:, :, around].transpose(0, 2, 1)  # (units, k, samples)
+        x = scaled[rows].transpose(0, 2, 1).reshape(len(rows), -1)
+        best, residual = best_fits(x, local.reshape(len(candidates), -1),
+                                   shifted_templates(local), n_candidates)
+        fits = residual <= limits[candidates[best]]
+        labels[rows[fits]] = candidates[best[fits]]
+    return labels
+
+
+def _own_fit_limits(
+    scaled: np.ndarray, labels: np.ndarray, channel_index: np.ndarray, home: np.ndarray,
+    templates: np.ndarray, quantile: float, min_spikes: int = 5,
+) -> np.ndarray:
+    """Per unit, ``quantile`` of the squared residuals of its main-channel spikes against its
+    template (inf for a unit with fewer than ``min_spikes`` there)."""
+    limits = np.full(len(templates), np.inf)
+    for unit, template in enumerate(templates):
+        own = (labels == unit) & (channel_index == home[unit])
+        if own.sum() >= min_spikes:
+            limits[unit] = np.quantile(((scaled[own] - template) ** 2).sum(axis=(1, 2)), quantile)
+    return limits

@@ -14,7 +14,7 @@ from neurosort.detection import detected_chunks
 from neurosort.errors import InputError, NeurosortError
 from neurosort.features import encoder_options, make_features
 from neurosort.log import StageTimer, get_logger, progress
-from neurosort.overlaps import reassign_overlapping_spikes
+from neurosort.overlaps import reassign_overlapping_spikes, rescue_unassigned_spikes
 from neurosort.types import PEAK_DTYPE, SPIKE_DTYPE, Recording, SortResult
 from neurosort.waveforms import (
     align_to_subsample_peak,
@@ -331,10 +331,16 @@ def sort_recording(recording: Recording, config: SortConfig | None = None) -> So
         keep = ~echoes(spikes, recording, config, timer)
         spikes, snippets = spikes[keep], snippets[keep]
         features = None if features is None else features[keep]
-        if config.cluster.merge_across_channels and neighbourhoods.shape[1] < recording.n_channels:
-            spikes["unit_index"] = merge_across_channels(
-                spikes, snippets, noise_levels, neighbourhoods, recording, config, timer
-            )
+        if neighbourhoods.shape[1] < recording.n_channels:
+            if config.cluster.merge_across_channels:
+                spikes["unit_index"] = merge_across_channels(
+                    spikes, snippets, noise_levels, neighbourhoods, recording, config, timer
+                )
+            with timer.step("rescue"):
+                spikes["unit_index"] = rescue_unassigned_spikes(
+                    spikes["unit_index"], snippets, noise_levels, spikes["channel_index"],
+                    neighbourhoods, quantile=config.cluster.rescue_unassigned_quantile,
+                )
         spikes["unit_index"] = clustering.relabel_consecutive(
             spikes["unit_index"], config.cluster.min_cluster_size
         )
