@@ -58,7 +58,8 @@ def test_set_coerces_types():
      "detect.cnn_probability=nan", "seed=-1", "preprocess.chunk_duration_s=1e-9",
      "detect.dead_time_ms=1e12", "cluster.max_spikes_to_fit=1", "cluster.max_units=0",
      "cluster.split_max_violation_ratio=1", "cluster.split_max_violation_ratio=-0.1",
-     "cluster.echo_min_fraction=1.5", "cluster.echo_min_fraction=-0.1", "features.device=gpu"],
+     "cluster.echo_min_fraction=1.5", "cluster.echo_min_fraction=-0.1", "features.device=gpu",
+     "cluster.rescue_unassigned_quantile=1.5", "cluster.rescue_unassigned_quantile=-0.1"],
 )
 def test_validate_rejects_out_of_range(assignment):
     key = assignment.split("=")[0].split(".")[-1]

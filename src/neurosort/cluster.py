@@ -14,6 +14,10 @@ from neurosort.registry import register
 
 logger = get_logger(__name__)
 
+# Refractory violations that a unit (or a pair of units) must hold before they count as
+# evidence of two neurons: the split needs them to cut, the merge across channels vetoes on them.
+MIN_VIOLATIONS = 5
+
 
 @register("cluster", "gmm_bic")
 class GMMBIC(ClusterMixin, BaseEstimator):
@@ -209,7 +213,7 @@ def split_by_refractory(
     n_samples: int,
     max_violation_ratio: float,
     min_size: int,
-    min_violations: int = 5,
+    min_violations: int = MIN_VIOLATIONS,
     max_cross_excess: float = 3.0,
     max_spikes_to_cut: int = 4000,
     seed: int = 0,
@@ -365,6 +369,15 @@ def template_differences(templates: np.ndarray, noise_levels: np.ndarray) -> np.
     return np.abs(flat[:, None, :] - flat[None, :, :]).max(axis=-1)
 
 
+def coincidences_after_dead_time(
+    times_a: np.ndarray, times_b: np.ndarray, *, refractory_samples: int, dead_time_samples: int
+) -> int:
+    """(a, b) pairs closer than the refractory period but not closer than the dead time (the
+    detector never reports those)."""
+    return (refractory_coincidences(times_a, times_b, refractory_samples)
+            - refractory_coincidences(times_a, times_b, dead_time_samples + 1))
+
+
 def refractory_coincidences(times_a: np.ndarray, times_b: np.ndarray, window: int) -> int:
     """Number of (a, b) spike pairs closer than ``window`` samples (inputs sorted)."""
     upper = np.searchsorted(times_b, times_a + window, side="left")
@@ -392,8 +405,8 @@ def fire_independently(
     expected = len(times_a) * len(times_b) * 2 * span / max(n_samples, 1)
     if expected < min_expected:
         return False
-    observed = refractory_coincidences(times_a, times_b, refractory_samples)
-    observed -= refractory_coincidences(times_a, times_b, dead_time_samples + 1)
+    observed = coincidences_after_dead_time(times_a, times_b, refractory_samples=refractory_samples,
+                                            dead_time_samples=dead_time_samples)
     return observed > 0.5 * expected
 
 
@@ -447,7 +460,7 @@ def merge_similar_units(
     return labels
 
 
-# Units of neighbouring channels also merge when their templates differ by at most this
+# Units of the same or neighbouring channels also merge when their templates differ by at most this
 # fraction of their peak: the spikes of a large neuron vary by more than the noise.
 ACROSS_CHANNELS_RELATIVE_DIFFERENCE = 0.1
 
@@ -468,16 +481,17 @@ def merge_across_channels(
     """Merge units of the same or neighbouring peak channels whose templates differ nowhere on
     their common channels by more than ``max_difference`` noise sigmas or
     :data:`ACROSS_CHANNELS_RELATIVE_DIFFERENCE` of their peak, unless their spikes coincide
-    as often as independent neurons' (:func:`fire_independently`); ``max_difference <= 0``
-    disables the merge.
+    as often as independent neurons' (:func:`fire_independently`) or at least
+    :data:`MIN_VIOLATIONS` times within the refractory period (what a split by refractory
+    evidence would cut apart again); ``max_difference <= 0`` disables the merge.
 
     On a probe each peak channel's spikes are clustered apart (``snippets`` span the peak
     channel's neighbourhood, ``neighbourhoods[channel_index]``), so a neuron whose spikes peak
     now on one channel, now on the next comes out as one unit per channel. Each unit's
     template is the median of its spikes on its most common peak channel. Units of one peak
-    channel were merged at ``max_difference`` when they were clustered; here they meet the
-    relative rule too (a large neuron's spikes that collide with another's form a unit of
-    their own, a few percent of its peak away). Pairs are taken
+    channel are compared too, after the reassignment, refinement and split that followed
+    their clustering: a large neuron's spikes that collide with another's can form a unit of
+    their own, a few percent of its peak away. Pairs are taken
     closest (relative to their peak) first, and merging chains: a neuron seen on three
     channels becomes one unit through two pairs, each vetoed on the spikes of the units
     merged so far (``sample_index`` sorted).
@@ -501,15 +515,14 @@ def merge_across_channels(
             pairs.append((difference / peak, a, b))
     pairs.sort()
     original = labels.copy()
+    timing = dict(refractory_samples=refractory_samples, dead_time_samples=dead_time_samples)
     for relative, a, b in pairs:
         keep, drop = int(labels[original == a][0]), int(labels[original == b][0])
         if keep == drop:
             continue
-        if fire_independently(
-            sample_index[labels == keep], sample_index[labels == drop],
-            refractory_samples=refractory_samples, dead_time_samples=dead_time_samples,
-            n_samples=n_samples,
-        ):
+        times = sample_index[labels == keep], sample_index[labels == drop]
+        if (fire_independently(*times, n_samples=n_samples, **timing)
+                or coincidences_after_dead_time(*times, **timing) >= MIN_VIOLATIONS):
             continue
         logger.debug("merging unit %d into %d across channels (%.2f of the peak)", drop, keep,
                      relative)

@@ -100,54 +100,87 @@ def rescue_unassigned_spikes(
     neighbourhoods: np.ndarray,
     *,
     quantile: float,
+    min_unit_spikes: int,
     n_candidates: int = 3,
+    n_calibration_spikes: int = 200,
 ) -> np.ndarray:
     """Labels with unassigned spikes (-1) of a probe given to the unit whose template fits
     them, alone or with one overlapping template, at least as well as ``quantile`` of the
-    unit's own spikes fit theirs; ``quantile`` <= 0 disables.
+    unit's own spikes are fitted the same way; ``quantile`` <= 0 disables.
 
     ``snippets`` (n, samples, k) span each spike's peak channel neighbourhood
     (``neighbourhoods[channel_index]``). Each unit's template is the median of its spikes on
     its main channel, in noise sigmas, placed on the probe (zeros outside the main channel's
-    neighbourhood); a spike is fitted with the units whose main channel lies in its
-    neighbourhood, on that neighbourhood.
+    neighbourhood). A spike is fitted on its neighbourhood with the units whose main channel
+    lies in it (:func:`best_fits`); the same fit of up to ``n_calibration_spikes`` of each
+    unit's own spikes gives the unit's limit. Units of fewer than ``min_unit_spikes`` spikes
+    take none.
     """
     labels = np.array(labels, copy=True)
     unassigned = labels < 0
     if quantile <= 0 or not unassigned.any() or unassigned.all():
         return labels
-    n_units = int(labels.max()) + 1
-    scaled = snippets / np.maximum(noise_levels[neighbourhoods[channel_index]], 1e-12)[:, None]
-    home = np.array([np.bincount(channel_index[labels == unit]).argmax() if (labels == unit).any()
-                     else -1 for unit in range(n_units)])
-    templates = main_channel_templates(scaled, labels, n_units, channel_index, home)
-    limits = _own_fit_limits(scaled, labels, channel_index, home, templates, quantile)
-    on_probe = scatter_templates(templates, np.maximum(home, 0), neighbourhoods,
-                                 len(neighbourhoods))
+    fit = _ChannelFits(labels, snippets, noise_levels, channel_index, neighbourhoods,
+                       min_unit_spikes, n_candidates)
+    limits = fit.limits(quantile, n_calibration_spikes)
     for channel in np.unique(channel_index[unassigned]):
         rows = np.flatnonzero(unassigned & (channel_index == channel))
-        around = neighbourhoods[channel]
-        candidates = np.flatnonzero(np.isin(home, around) & np.isfinite(limits))
-        if len(candidates) == 0:
-            continue
-        local = on_probe[candidates][:, :, around].transpose(0, 2, 1)  # (units, k, samples)
-        x = scaled[rows].transpose(0, 2, 1).reshape(len(rows), -1)
-        best, residual = best_fits(x, local.reshape(len(candidates), -1),
-                                   shifted_templates(local), n_candidates)
-        fits = residual <= limits[candidates[best]]
-        labels[rows[fits]] = candidates[best[fits]]
+        unit, residual = fit(rows, channel)
+        fits = (unit >= 0) & (residual <= limits[np.maximum(unit, 0)])
+        labels[rows[fits]] = unit[fits]
     return labels
 
 
-def _own_fit_limits(
-    scaled: np.ndarray, labels: np.ndarray, channel_index: np.ndarray, home: np.ndarray,
-    templates: np.ndarray, quantile: float, min_spikes: int = 5,
-) -> np.ndarray:
-    """Per unit, ``quantile`` of the squared residuals of its main-channel spikes against its
-    template (inf for a unit with fewer than ``min_spikes`` there)."""
-    limits = np.full(len(templates), np.inf)
-    for unit, template in enumerate(templates):
-        own = (labels == unit) & (channel_index == home[unit])
-        if own.sum() >= min_spikes:
-            limits[unit] = np.quantile(((scaled[own] - template) ** 2).sum(axis=(1, 2)), quantile)
-    return limits
+class _ChannelFits:
+    """Best one- or two-template fits of spikes on their peak channel's neighbourhood."""
+
+    def __init__(self, labels, snippets, noise_levels, channel_index, neighbourhoods,
+                 min_unit_spikes: int, n_candidates: int) -> None:
+        self.labels, self.snippets, self.channel_index = labels, snippets, channel_index
+        self.noise_levels, self.neighbourhoods = noise_levels, neighbourhoods
+        self.n_candidates = n_candidates
+        n_units = int(labels.max()) + 1
+        sizes = np.bincount(labels[labels >= 0], minlength=n_units)
+        self.home = np.full(n_units, -1)
+        for unit in np.flatnonzero(sizes >= max(min_unit_spikes, 1)):
+            self.home[unit] = np.bincount(channel_index[labels == unit]).argmax()
+        templates = main_channel_templates(snippets, labels, n_units, channel_index,
+                                           np.maximum(self.home, 0))
+        templates /= np.maximum(noise_levels[neighbourhoods[np.maximum(self.home, 0)]],
+                                1e-12)[:, None, :]
+        self.on_probe = scatter_templates(templates, np.maximum(self.home, 0), neighbourhoods,
+                                          len(neighbourhoods))
+
+    def __call__(self, rows: np.ndarray, channel: int) -> tuple[np.ndarray, np.ndarray]:
+        """(unit, squared residual) of each of ``rows`` (spikes peaking on ``channel``);
+        unit -1 when no unit's main channel lies in the neighbourhood."""
+        around = self.neighbourhoods[channel]
+        candidates = np.flatnonzero(np.isin(self.home, around))
+        unit, residual = np.full(len(rows), -1), np.full(len(rows), np.inf)
+        if len(candidates) == 0:
+            return unit, residual
+        local = self.on_probe[candidates][:, :, around].transpose(0, 2, 1)  # (units, k, n)
+        flat, shifted = local.reshape(len(candidates), -1), shifted_templates(local)
+        noise = np.maximum(self.noise_levels[around], 1e-12)
+        for start in range(0, len(rows), BATCH_SPIKES):
+            batch = slice(start, start + BATCH_SPIKES)
+            x = (self.snippets[rows[batch]] / noise).transpose(0, 2, 1).reshape(-1, flat.shape[1])
+            best, residual[batch] = best_fits(x, flat, shifted, self.n_candidates)
+            unit[batch] = candidates[best]
+        return unit, residual
+
+    def limits(self, quantile: float, n_spikes: int) -> np.ndarray:
+        """Per unit, ``quantile`` of the fit residuals of (up to ``n_spikes``, evenly spaced)
+        of its own spikes; -inf for a unit that takes no spikes."""
+        limits = np.full(len(self.home), -np.inf)
+        for unit in np.flatnonzero(self.home >= 0):
+            own = np.flatnonzero(self.labels == unit)
+            own = own[np.linspace(0, len(own) - 1, min(n_spikes, len(own))).astype(int)]
+            fitted = np.concatenate([
+                self(own[self.channel_index[own] == channel], channel)[1]
+                for channel in np.unique(self.channel_index[own])
+            ])
+            fitted = fitted[np.isfinite(fitted)]
+            if len(fitted):
+                limits[unit] = np.quantile(fitted, quantile)
+        return limits

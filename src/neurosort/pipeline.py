@@ -308,6 +308,27 @@ def merge_across_channels(
         )
 
 
+def rescue(
+    spikes: np.ndarray,
+    snippets: np.ndarray,
+    noise_levels: np.ndarray,
+    neighbourhoods: np.ndarray,
+    config: SortConfig,
+    timer: StageTimer,
+) -> np.ndarray:
+    """Unit labels after giving a probe's unassigned spikes to the units that fit them (none
+    to units smaller than ``min_cluster_size``, whose spikes are unassigned first)."""
+    cfg = config.cluster
+    labels = clustering.relabel_consecutive(spikes["unit_index"], cfg.min_cluster_size)
+    if cfg.rescue_unassigned_quantile <= 0:
+        return labels
+    with timer.step("rescue"):
+        return rescue_unassigned_spikes(
+            labels, snippets, noise_levels, spikes["channel_index"], neighbourhoods,
+            quantile=cfg.rescue_unassigned_quantile, min_unit_spikes=cfg.min_cluster_size,
+        )
+
+
 def sort_recording(recording: Recording, config: SortConfig | None = None) -> SortResult:
     """Run every stage on ``recording`` and return the sorting (nothing written)."""
     config = validate(config or SortConfig())
@@ -336,11 +357,8 @@ def sort_recording(recording: Recording, config: SortConfig | None = None) -> So
                 spikes["unit_index"] = merge_across_channels(
                     spikes, snippets, noise_levels, neighbourhoods, recording, config, timer
                 )
-            with timer.step("rescue"):
-                spikes["unit_index"] = rescue_unassigned_spikes(
-                    spikes["unit_index"], snippets, noise_levels, spikes["channel_index"],
-                    neighbourhoods, quantile=config.cluster.rescue_unassigned_quantile,
-                )
+            spikes["unit_index"] = rescue(spikes, snippets, noise_levels, neighbourhoods, config,
+                                          timer)
         spikes["unit_index"] = clustering.relabel_consecutive(
             spikes["unit_index"], config.cluster.min_cluster_size
         )
