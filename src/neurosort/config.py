@@ -98,10 +98,6 @@ class ClusterConfig:
     # the same spike on another channel group) are removed as echoes when they make up at
     # least this fraction of the unit; 0 disables.
     echo_min_fraction: float = 0.2
-    # A unit whose spikes follow a louder unit's by the refractory period to this many ms far
-    # more often than they precede them holds that unit's burst tails; they move back to it.
-    # 0 disables.
-    burst_max_lag_ms: float = 10.0
     # Two units whose rates take turns (a drifting neuron cut where it was large and where it
     # was small) are merged when their templates differ nowhere by more than this; 0 disables.
     drift_merge_max_difference_sigma: float = 4.0
@@ -276,7 +272,6 @@ def validate(config: SortConfig) -> SortConfig:
         "cluster.drift_merge_max_difference_sigma":
             config.cluster.drift_merge_max_difference_sigma,
         "cluster.refractory_period_ms": config.cluster.refractory_period_ms,
-        "cluster.burst_max_lag_ms": config.cluster.burst_max_lag_ms,
         "preprocess.notch_hz": pre.notch_hz,
         "seed": config.seed,
     }

@@ -1,5 +1,4 @@
-"""Curation of a finished sorting: echo spikes (one spike detected twice) and burst tails
-(the later, smaller spikes of a neuron's bursts, sorted apart from its first ones).
+"""Curation of a finished sorting: echo spikes, one spike detected twice.
 
 A large spike can cross the threshold again in a later (or earlier) phase, a millisecond or
 two from its peak, and a spike seen on two channel groups is detected on each. These copies
@@ -19,10 +18,6 @@ ECHO_MAX_LAG_MS = 5.0
 ECHO_JITTER_MS = 0.1
 # Locked pairs must outnumber what two independent trains would give at one lag this many times.
 ECHO_MIN_EXCESS = 10.0
-# A unit holds a louder unit's burst tails when its spikes follow that unit's (within the burst
-# lags) at least this many times, and this many times as often as they precede them.
-BURST_MIN_COUNT = 10
-BURST_MIN_ASYMMETRY = 2.0
 
 
 def echo_spikes(
@@ -110,71 +105,3 @@ def _locked_to(
     if not sharp or locked.sum() < max(min_count, min_excess * max(chance, 1.0)):
         return None
     return locked
-
-
-def burst_tails(
-    labels: np.ndarray,
-    sample_index: np.ndarray,
-    amplitude: np.ndarray,
-    *,
-    min_lag_samples: int,
-    max_lag_samples: int,
-    min_asymmetry: float = BURST_MIN_ASYMMETRY,
-    min_count: int = BURST_MIN_COUNT,
-    neighbours: np.ndarray | None = None,
-) -> np.ndarray:
-    """Labels with the later spikes of bursts given back to the unit that leads them.
-
-    The later spikes of a burst are smaller (and wider) than its first, so they often form a
-    unit of their own, or join one, apart from the neuron's other spikes. Such a unit's spikes
-    follow the louder unit's by ``min_lag_samples`` to ``max_lag_samples`` far more often than
-    they precede them, which two independent trains do not do. For each pair (louder unit L,
-    unit U) where U's spikes follow L's at least ``min_count`` times and ``min_asymmetry``
-    times as often as they precede them, every spike of U that follows a spike now labelled L
-    within those lags, and is no larger than it, moves to L. Spikes are taken in time order,
-    so a burst of three or more moves whole. ``neighbours[L, U]`` (bool), when given, limits
-    the pairs (units of neighbouring channels on a probe).
-    """
-    labels = np.array(labels, copy=True)
-    units = np.unique(labels[labels >= 0])
-    if max_lag_samples <= min_lag_samples or len(units) < 2:
-        return labels
-    times = {unit: np.sort(sample_index[labels == unit]) for unit in units}
-    loudness = {unit: np.median(np.abs(amplitude[labels == unit])) for unit in units}
-    pairs = {
-        (louder, unit) for louder in units for unit in units
-        if loudness[louder] > loudness[unit]
-        and (neighbours is None or neighbours[louder, unit])
-        and _follows(times[louder], times[unit], min_lag_samples, max_lag_samples,
-                     min_asymmetry, min_count)
-    }
-    if not pairs:
-        return labels
-    order = np.argsort(sample_index, kind="stable")
-    original = labels.copy()
-    tails = np.isin(original[order], [unit for _, unit in pairs])
-    in_order = sample_index[order]
-    for position in np.flatnonzero(tails):
-        spike, earlier = order[position], position - 1
-        while earlier >= 0 and in_order[position] - in_order[earlier] <= max_lag_samples:
-            leader = order[earlier]
-            if (in_order[position] - in_order[earlier] >= min_lag_samples
-                    and (labels[leader], original[spike]) in pairs
-                    and abs(amplitude[spike]) <= abs(amplitude[leader])):
-                labels[spike] = labels[leader]
-                break
-            earlier -= 1
-    return labels
-
-
-def _follows(leader: np.ndarray, times: np.ndarray, min_lag: int, max_lag: int,
-             min_asymmetry: float, min_count: int) -> bool:
-    """Whether ``times`` follow ``leader`` (both sorted) within [min_lag, max_lag] at least
-    ``min_count`` times and ``min_asymmetry`` times as often as they precede it."""
-    def with_leader_between(low: np.ndarray, high: np.ndarray) -> int:
-        inside = np.searchsorted(leader, high, "right") - np.searchsorted(leader, low, "left")
-        return int((inside > 0).sum())
-
-    after = with_leader_between(times - max_lag, times - min_lag)
-    before = with_leader_between(times + min_lag, times + max_lag)
-    return after >= min_count and after >= min_asymmetry * max(before, 1)

@@ -282,36 +282,6 @@ def echoes(
     return echo
 
 
-def burst_tails(
-    spikes: np.ndarray,
-    neighbourhoods: np.ndarray,
-    recording: Recording,
-    config: SortConfig,
-    timer: StageTimer,
-) -> np.ndarray:
-    """Unit labels after giving burst tails back to the units that lead them (see
-    :mod:`curate`); on a probe, only between units of the same or neighbouring channels."""
-    cfg, fs, labels = config.cluster, recording.sampling_frequency_hz, spikes["unit_index"]
-    if cfg.burst_max_lag_ms <= 0 or not (labels >= 0).any():
-        return labels
-    neighbours = None
-    if neighbourhoods.shape[1] < recording.n_channels:
-        home = np.array([np.bincount(spikes["channel_index"][labels == unit]).argmax()
-                         if (labels == unit).any() else 0 for unit in range(labels.max() + 1)])
-        neighbours = (home[None, :, None] == neighbourhoods[home][:, None, :]).any(axis=-1)
-    with timer.step("bursts"):
-        tails = curate.burst_tails(
-            labels, spikes["sample_index"], spikes["amplitude"],
-            min_lag_samples=ms_to_samples(cfg.refractory_period_ms, fs),
-            max_lag_samples=ms_to_samples(cfg.burst_max_lag_ms, fs),
-            neighbours=neighbours,
-        )
-    if (tails != labels).any():
-        logger.info("%s: %d spikes moved back to the units that lead their bursts",
-                    recording.name, int((tails != labels).sum()))
-    return tails
-
-
 def merge_across_channels(
     spikes: np.ndarray,
     snippets: np.ndarray,
@@ -382,7 +352,6 @@ def sort_recording(recording: Recording, config: SortConfig | None = None) -> So
         keep = ~echoes(spikes, recording, config, timer)
         spikes, snippets = spikes[keep], snippets[keep]
         features = None if features is None else features[keep]
-        spikes["unit_index"] = burst_tails(spikes, neighbourhoods, recording, config, timer)
         if neighbourhoods.shape[1] < recording.n_channels:
             if config.cluster.merge_across_channels:
                 spikes["unit_index"] = merge_across_channels(
