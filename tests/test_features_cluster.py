@@ -267,6 +267,7 @@ def probe_units(spec: list[tuple[int, int, np.ndarray]], seed: int = 0):
         "A, 10 % smaller": 0.9 * np.outer(np.hanning(20), [2, 8, 8, 2, 0, 0]),
         "big": np.outer(np.hanning(20), [10, 40, 40, 10, 0, 0]),
         "big, 5 % smaller": 0.95 * np.outer(np.hanning(20), [10, 40, 40, 10, 0, 0]),
+        "big, 30 % smaller": 0.7 * np.outer(np.hanning(20), [10, 40, 40, 10, 0, 0]),
     }
     channels, labels, times, snippets = [], [], [], []
     for channel, unit, (shape, unit_times) in spec:
@@ -314,6 +315,11 @@ def test_merge_across_channels_joins_one_neuron_seen_on_neighbouring_channels():
     merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
                                    max_difference=1.5, **options)
     assert len(np.unique(merged)) == 1
+    spec[1] = (1, 1, ("big, 30 % smaller", grid + 1000))  # beyond a fifth of the peak
+    labels, snippets, channels, neighbourhoods, times = probe_units(spec)
+    kept = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
+                                 max_difference=1.5, **options)
+    assert len(np.unique(kept)) == 2
 
 
 def test_merge_across_channels_chains_whatever_the_unit_numbers():

@@ -462,7 +462,7 @@ def merge_similar_units(
 
 # Units of the same or neighbouring channels also merge when their templates differ by at most this
 # fraction of their peak: the spikes of a large neuron vary by more than the noise.
-ACROSS_CHANNELS_RELATIVE_DIFFERENCE = 0.1
+ACROSS_CHANNELS_RELATIVE_DIFFERENCE = 0.2
 
 
 def merge_across_channels(

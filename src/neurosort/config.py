@@ -74,7 +74,7 @@ class ClusterConfig:
     max_spikes_to_fit: int = 10000
     merge_max_difference_sigma: float = 1.5  # 0 disables merging
     # On probes, units of the same or neighbouring peak channels are merged by that rule, or
-    # when they differ by at most a tenth of their peak (one neuron whose spikes peak on
+    # when they differ by at most a fifth of their peak (one neuron whose spikes peak on
     # either channel, or whose colliding spikes formed a unit of their own).
     merge_across_channels: bool = True
     # On probes, an unassigned spike joins the unit whose template, alone or with one
