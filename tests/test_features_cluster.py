@@ -267,6 +267,7 @@ def probe_units(spec: list[tuple[int, int, np.ndarray]], seed: int = 0):
         "A, 10 % smaller": 0.9 * np.outer(np.hanning(20), [2, 8, 8, 2, 0, 0]),
         "big": np.outer(np.hanning(20), [10, 40, 40, 10, 0, 0]),
         "big, 5 % smaller": 0.95 * np.outer(np.hanning(20), [10, 40, 40, 10, 0, 0]),
+        "big, 15 % smaller": 0.85 * np.outer(np.hanning(20), [10, 40, 40, 10, 0, 0]),
         "big, 30 % smaller": 0.7 * np.outer(np.hanning(20), [10, 40, 40, 10, 0, 0]),
     }
     channels, labels, times, snippets = [], [], [], []
@@ -291,7 +292,8 @@ def test_merge_across_channels_joins_one_neuron_seen_on_neighbouring_channels():
         (5, 3, ("A", grid + 1500)),  # not a neighbour of channels 1 and 2
     ]
     labels, snippets, channels, neighbourhoods, times = probe_units(spec)
-    options = dict(n_samples=n_samples, refractory_samples=30, dead_time_samples=10)
+    options = dict(n_samples=n_samples, refractory_samples=30, dead_time_samples=10,
+                   max_violation_ratio=0.35)
     merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
                                    max_difference=1.5, **options)
     assert merged[labels == 1][0] == merged[labels == 0][0]
@@ -315,6 +317,11 @@ def test_merge_across_channels_joins_one_neuron_seen_on_neighbouring_channels():
     merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
                                    max_difference=1.5, **options)
     assert len(np.unique(merged)) == 1
+    spec[1] = (1, 1, ("big, 15 % smaller", grid + 1000))  # within a fifth of the peak
+    labels, snippets, channels, neighbourhoods, times = probe_units(spec)
+    merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
+                                   max_difference=1.5, **options)
+    assert len(np.unique(merged)) == 1
     spec[1] = (1, 1, ("big, 30 % smaller", grid + 1000))  # beyond a fifth of the peak
     labels, snippets, channels, neighbourhoods, times = probe_units(spec)
     kept = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
@@ -322,12 +329,29 @@ def test_merge_across_channels_joins_one_neuron_seen_on_neighbouring_channels():
     assert len(np.unique(kept)) == 2
 
 
+def test_merge_across_channels_keeps_apart_what_a_split_would_cut():
+    # Too few spikes for the independence test (0.7 coincidences expected), but 6 of unit 1's
+    # spikes fall 20 samples after unit 0's and neither unit violates on its own.
+    grid = np.arange(100) * 6000
+    options = dict(max_difference=1.5, n_samples=600_000, refractory_samples=30,
+                   dead_time_samples=10, max_violation_ratio=0.35)
+    later = grid + 3000
+    for n_close, n_units in ((0, 1), (6, 2)):
+        later[:n_close] = grid[:n_close] + 20
+        labels, snippets, channels, neighbourhoods, times = probe_units(
+            [(1, 0, ("A", grid)), (1, 1, ("A", later.copy()))]
+        )
+        merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods,
+                                       times, **options)
+        assert len(np.unique(merged)) == n_units, n_close
+
+
 def test_merge_across_channels_chains_whatever_the_unit_numbers():
     # One neuron seen on channels 1, 2 and 3: 1-3 are not neighbours, and 2-3 are less alike
     # than 1-2, so the 2-3 pair is merged after the 1-2 pair under either numbering.
     grid = np.arange(300) * 2000
     options = dict(max_difference=1.5, n_samples=600_000, refractory_samples=30,
-                   dead_time_samples=10)
+                   dead_time_samples=10, max_violation_ratio=0.35)
     for ids in ((0, 1, 2), (1, 0, 2)):
         spec = [(1, ids[0], ("A", grid)), (2, ids[1], ("A", grid + 700)),
                 (3, ids[2], ("A, 10 % smaller", grid + 1400))]

@@ -14,8 +14,8 @@ from neurosort.registry import register
 
 logger = get_logger(__name__)
 
-# Refractory violations that a unit (or a pair of units) must hold before they count as
-# evidence of two neurons: the split needs them to cut, the merge across channels vetoes on them.
+# Refractory violations a unit must hold before they count as evidence of two neurons: the split
+# needs them to cut, and the merge across channels does not join units that would hold them.
 MIN_VIOLATIONS = 5
 
 
@@ -372,8 +372,8 @@ def template_differences(templates: np.ndarray, noise_levels: np.ndarray) -> np.
 def coincidences_after_dead_time(
     times_a: np.ndarray, times_b: np.ndarray, *, refractory_samples: int, dead_time_samples: int
 ) -> int:
-    """(a, b) pairs closer than the refractory period but not closer than the dead time (the
-    detector never reports those)."""
+    """(a, b) pairs closer than the refractory period and farther apart than the dead time
+    (the detector never reports those closer)."""
     return (refractory_coincidences(times_a, times_b, refractory_samples)
             - refractory_coincidences(times_a, times_b, dead_time_samples + 1))
 
@@ -477,13 +477,14 @@ def merge_across_channels(
     n_samples: int,
     refractory_samples: int,
     dead_time_samples: int,
+    max_violation_ratio: float,
 ) -> np.ndarray:
     """Merge units of the same or neighbouring peak channels whose templates differ nowhere on
     their common channels by more than ``max_difference`` noise sigmas or
     :data:`ACROSS_CHANNELS_RELATIVE_DIFFERENCE` of their peak, unless their spikes coincide
-    as often as independent neurons' (:func:`fire_independently`) or at least
-    :data:`MIN_VIOLATIONS` times within the refractory period (what a split by refractory
-    evidence would cut apart again); ``max_difference <= 0`` disables the merge.
+    as often as independent neurons' (:func:`fire_independently`), or the two joined would
+    hold the refractory violations on which a split cuts a unit in two (:func:`_split_apart`
+    with ``max_violation_ratio``); ``max_difference <= 0`` disables the merge.
 
     On a probe each peak channel's spikes are clustered apart (``snippets`` span the peak
     channel's neighbourhood, ``neighbourhoods[channel_index]``), so a neuron whose spikes peak
@@ -522,12 +523,27 @@ def merge_across_channels(
             continue
         times = sample_index[labels == keep], sample_index[labels == drop]
         if (fire_independently(*times, n_samples=n_samples, **timing)
-                or coincidences_after_dead_time(*times, **timing) >= MIN_VIOLATIONS):
+                or _split_apart(*times, max_violation_ratio=max_violation_ratio, **timing)):
             continue
         logger.debug("merging unit %d into %d across channels (%.2f of the peak)", drop, keep,
                      relative)
         labels[labels == drop] = keep
     return labels
+
+
+def _split_apart(
+    times_a: np.ndarray, times_b: np.ndarray, *, max_violation_ratio: float,
+    refractory_samples: int, dead_time_samples: int,
+) -> bool:
+    """Whether the two units joined would hold at least :data:`MIN_VIOLATIONS` refractory
+    violations, at most ``max_violation_ratio`` of them inside either unit: the evidence on
+    which :func:`split_by_refractory` cuts a unit in two."""
+    timing = dict(refractory_samples=refractory_samples, dead_time_samples=dead_time_samples)
+    across = coincidences_after_dead_time(times_a, times_b, **timing)
+    if across < MIN_VIOLATIONS:
+        return False
+    inside = refractory_violations(times_a, **timing) + refractory_violations(times_b, **timing)
+    return inside <= max_violation_ratio * (inside + across)
 
 
 def _neighbouring_pairs(home: dict, neighbourhoods: np.ndarray) -> Iterator[tuple[int, int]]:

@@ -79,7 +79,7 @@ class ClusterConfig:
     merge_across_channels: bool = True
     # On probes, an unassigned spike joins the unit whose template, alone or with one
     # overlapping template, fits it at least as well as this quantile of the unit's own spikes
-    # fit theirs; 0 disables.
+    # on the same peak channel are fitted the same way; 0 disables.
     rescue_unassigned_quantile: float = 0.99
     refractory_period_ms: float = (
         1.5  # units coinciding within it as independent ones do stay apart

@@ -103,18 +103,21 @@ def rescue_unassigned_spikes(
     min_unit_spikes: int,
     n_candidates: int = 3,
     n_calibration_spikes: int = 200,
+    min_calibration_spikes: int = 10,
 ) -> np.ndarray:
     """Labels with unassigned spikes (-1) of a probe given to the unit whose template fits
     them, alone or with one overlapping template, at least as well as ``quantile`` of the
-    unit's own spikes are fitted the same way; ``quantile`` <= 0 disables.
+    unit's own spikes on the same peak channel are fitted the same way; ``quantile`` <= 0
+    disables.
 
     ``snippets`` (n, samples, k) span each spike's peak channel neighbourhood
     (``neighbourhoods[channel_index]``). Each unit's template is the median of its spikes on
     its main channel, in noise sigmas, placed on the probe (zeros outside the main channel's
     neighbourhood). A spike is fitted on its neighbourhood with the units whose main channel
-    lies in it (:func:`best_fits`); the same fit of up to ``n_calibration_spikes`` of each
-    unit's own spikes gives the unit's limit. Units of fewer than ``min_unit_spikes`` spikes
-    take none.
+    lies in it (:func:`best_fits`). A unit's limit on a channel is the ``quantile`` of the
+    residuals of its own spikes there (up to ``n_calibration_spikes``, evenly spaced) that
+    the fit gives back to it; with fewer than ``min_calibration_spikes`` of those, the limit
+    of its main channel. Units of fewer than ``min_unit_spikes`` spikes take none.
     """
     labels = np.array(labels, copy=True)
     unassigned = labels < 0
@@ -122,11 +125,11 @@ def rescue_unassigned_spikes(
         return labels
     fit = _ChannelFits(labels, snippets, noise_levels, channel_index, neighbourhoods,
                        min_unit_spikes, n_candidates)
-    limits = fit.limits(quantile, n_calibration_spikes)
+    limits = fit.limits(quantile, n_calibration_spikes, min_calibration_spikes)
     for channel in np.unique(channel_index[unassigned]):
         rows = np.flatnonzero(unassigned & (channel_index == channel))
         unit, residual = fit(rows, channel)
-        fits = (unit >= 0) & (residual <= limits[np.maximum(unit, 0)])
+        fits = (unit >= 0) & (residual <= limits[np.maximum(unit, 0), channel])
         labels[rows[fits]] = unit[fits]
     return labels
 
@@ -140,28 +143,40 @@ class _ChannelFits:
         self.noise_levels, self.neighbourhoods = noise_levels, neighbourhoods
         self.n_candidates = n_candidates
         n_units = int(labels.max()) + 1
-        sizes = np.bincount(labels[labels >= 0], minlength=n_units)
+        assigned = np.flatnonzero(labels >= 0)
+        self.members = np.split(assigned[np.argsort(labels[assigned], kind="stable")],
+                                np.cumsum(np.bincount(labels[assigned], minlength=n_units))[:-1])
         self.home = np.full(n_units, -1)
-        for unit in np.flatnonzero(sizes >= max(min_unit_spikes, 1)):
-            self.home[unit] = np.bincount(channel_index[labels == unit]).argmax()
+        for unit, rows in enumerate(self.members):
+            if len(rows) >= max(min_unit_spikes, 1):
+                self.home[unit] = np.bincount(channel_index[rows]).argmax()
         templates = main_channel_templates(snippets, labels, n_units, channel_index,
                                            np.maximum(self.home, 0))
         templates /= np.maximum(noise_levels[neighbourhoods[np.maximum(self.home, 0)]],
                                 1e-12)[:, None, :]
         self.on_probe = scatter_templates(templates, np.maximum(self.home, 0), neighbourhoods,
                                           len(neighbourhoods))
+        self._banks: dict[int, tuple] = {}
+
+    def _bank(self, channel: int) -> tuple:
+        """Candidate units, their flat templates and shifted copies on ``channel``'s
+        neighbourhood (the units whose main channel lies in it)."""
+        if channel not in self._banks:
+            around = self.neighbourhoods[channel]
+            candidates = np.flatnonzero(np.isin(self.home, around))
+            local = self.on_probe[candidates][:, :, around].transpose(0, 2, 1)  # (units, k, n)
+            self._banks[channel] = (candidates, local.reshape(len(candidates), -1),
+                                    shifted_templates(local))
+        return self._banks[channel]
 
     def __call__(self, rows: np.ndarray, channel: int) -> tuple[np.ndarray, np.ndarray]:
         """(unit, squared residual) of each of ``rows`` (spikes peaking on ``channel``);
-        unit -1 when no unit's main channel lies in the neighbourhood."""
-        around = self.neighbourhoods[channel]
-        candidates = np.flatnonzero(np.isin(self.home, around))
+        unit -1 and residual inf when no unit's main channel lies in the neighbourhood."""
+        candidates, flat, shifted = self._bank(channel)
         unit, residual = np.full(len(rows), -1), np.full(len(rows), np.inf)
         if len(candidates) == 0:
             return unit, residual
-        local = self.on_probe[candidates][:, :, around].transpose(0, 2, 1)  # (units, k, n)
-        flat, shifted = local.reshape(len(candidates), -1), shifted_templates(local)
-        noise = np.maximum(self.noise_levels[around], 1e-12)
+        noise = np.maximum(self.noise_levels[self.neighbourhoods[channel]], 1e-12)
         for start in range(0, len(rows), BATCH_SPIKES):
             batch = slice(start, start + BATCH_SPIKES)
             x = (self.snippets[rows[batch]] / noise).transpose(0, 2, 1).reshape(-1, flat.shape[1])
@@ -169,18 +184,36 @@ class _ChannelFits:
             unit[batch] = candidates[best]
         return unit, residual
 
-    def limits(self, quantile: float, n_spikes: int) -> np.ndarray:
-        """Per unit, ``quantile`` of the fit residuals of (up to ``n_spikes``, evenly spaced)
-        of its own spikes; -inf for a unit that takes no spikes."""
-        limits = np.full(len(self.home), -np.inf)
-        for unit in np.flatnonzero(self.home >= 0):
-            own = np.flatnonzero(self.labels == unit)
-            own = own[np.linspace(0, len(own) - 1, min(n_spikes, len(own))).astype(int)]
-            fitted = np.concatenate([
-                self(own[self.channel_index[own] == channel], channel)[1]
-                for channel in np.unique(self.channel_index[own])
-            ])
-            fitted = fitted[np.isfinite(fitted)]
-            if len(fitted):
-                limits[unit] = np.quantile(fitted, quantile)
-        return limits
+    def limits(self, quantile: float, n_spikes: int, min_spikes: int) -> np.ndarray:
+        """(units, channels) limits: ``quantile`` of the residuals of up to ``n_spikes`` of a
+        unit's spikes on a channel that the fit gives back to it, else the limit of its main
+        channel; -inf where neither has ``min_spikes`` such spikes (the unit takes none)."""
+        limits = np.full((len(self.home), len(self.neighbourhoods)), np.nan)
+        calibration = [self._evenly_spaced(unit, n_spikes) for unit in range(len(self.home))]
+        rows = np.concatenate(calibration) if calibration else np.zeros(0, dtype=np.int64)
+        for channel in np.unique(self.channel_index[rows]):
+            on_channel = rows[self.channel_index[rows] == channel]
+            unit, residual = self(on_channel, channel)
+            own = self.labels[on_channel]
+            for member in np.unique(own):
+                fitted = residual[(own == member) & (unit == member)]
+                if len(fitted) >= min_spikes:
+                    limits[member, channel] = np.quantile(fitted, quantile)
+        at_home = np.full(len(self.home), -np.inf)
+        known = self.home >= 0
+        at_home[known] = limits[np.flatnonzero(known), self.home[known]]
+        at_home[np.isnan(at_home)] = -np.inf
+        return np.where(np.isnan(limits), at_home[:, None], limits)
+
+    def _evenly_spaced(self, unit: int, n_spikes: int) -> np.ndarray:
+        """Up to ``n_spikes`` evenly spaced spikes of ``unit`` on each of its peak channels
+        (none for a unit that takes no spikes)."""
+        if self.home[unit] < 0:
+            return np.zeros(0, dtype=np.int64)
+        members = self.members[unit]
+        picked = []
+        for channel in np.unique(self.channel_index[members]):
+            there = members[self.channel_index[members] == channel]
+            count = min(n_spikes, len(there))
+            picked.append(there[np.linspace(0, len(there) - 1, count).astype(int)])
+        return np.concatenate(picked)

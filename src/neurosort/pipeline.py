@@ -305,6 +305,7 @@ def merge_across_channels(
             n_samples=recording.n_samples,
             refractory_samples=ms_to_samples(cfg.refractory_period_ms, fs),
             dead_time_samples=ms_to_samples(config.detect.dead_time_ms, fs),
+            max_violation_ratio=cfg.split_max_violation_ratio,
         )
 
 
