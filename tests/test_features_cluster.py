@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
@@ -141,6 +143,15 @@ def test_discriminant_refinement_leaves_one_unit_and_zero_rounds_alone():
     assert np.array_equal(refine_by_discriminant(1 - labels, snippets, np.ones(1), 0), 1 - labels)
     unassigned = np.full(len(labels), -1)
     assert np.array_equal(refine_by_discriminant(unassigned, snippets, np.ones(1), 5), unassigned)
+
+
+def test_discriminant_refinement_is_quiet_about_a_unit_of_one_spike():
+    snippets, labels = two_unit_snippets()
+    labels = labels.copy()
+    labels[0] = 2  # a unit of one spike: no covariance of its own
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        refine_by_discriminant(labels, snippets, np.ones(1), 2)
 
 
 def refractory_train(rng, n, refractory=48, mean_interval=400):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -194,7 +195,9 @@ def refine_by_discriminant(
         units, counts = np.unique(current, return_counts=True)
         rows = _at_most_per_unit(current, units, counts, max_spikes_per_unit, rng)
         lda = _discriminant(priors=counts / counts.sum())
-        updated = lda.fit(values[rows], current[rows]).predict(values)
+        with warnings.catch_warnings():  # a unit refined down to one spike adds no covariance
+            warnings.filterwarnings("ignore", "Only one sample available", UserWarning)
+            updated = lda.fit(values[rows], current[rows]).predict(values)
         if np.array_equal(updated, current) or len(np.unique(updated)) < 2:
             break
         current = updated
