@@ -317,27 +317,19 @@ def test_merge_across_channels_joins_one_neuron_seen_on_neighbouring_channels():
     vetoed = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
                                    max_difference=1.5, **options)
     assert np.array_equal(vetoed, labels)
-    # A large neuron's parts differ by 2 sigmas (5 % of its peak): merged all the same.
-    spec = [(1, 0, ("big", grid)), (2, 1, ("big, 5 % smaller", grid + 1000))]
-    labels, snippets, channels, neighbourhoods, times = probe_units(spec)
-    merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
-                                   max_difference=1.5, **options)
-    assert len(np.unique(merged)) == 1
-    spec[1] = (1, 1, ("big, 5 % smaller", grid + 1000))  # two units of one peak channel
-    labels, snippets, channels, neighbourhoods, times = probe_units(spec)
-    merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
-                                   max_difference=1.5, **options)
-    assert len(np.unique(merged)) == 1
-    spec[1] = (1, 1, ("big, 15 % smaller", grid + 1000))  # within a fifth of the peak
-    labels, snippets, channels, neighbourhoods, times = probe_units(spec)
-    merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
-                                   max_difference=1.5, **options)
-    assert len(np.unique(merged)) == 1
-    spec[1] = (1, 1, ("big, 30 % smaller", grid + 1000))  # beyond a fifth of the peak
-    labels, snippets, channels, neighbourhoods, times = probe_units(spec)
-    kept = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods, times,
-                                 max_difference=1.5, **options)
-    assert len(np.unique(kept)) == 2
+    # A large neuron's parts differ by more than 1.5 sigmas; the relative rule (a fifth of the
+    # peak) merges them on neighbouring channels and on one channel alike.
+    for channel, shape, n_units in (
+        (2, "big, 5 % smaller", 1),  # 2 sigmas apart
+        (1, "big, 5 % smaller", 1),  # two units of one peak channel
+        (1, "big, 15 % smaller", 1),  # within a fifth of the peak
+        (1, "big, 30 % smaller", 2),  # beyond it
+    ):
+        spec = [(1, 0, ("big", grid)), (channel, 1, (shape, grid + 1000))]
+        labels, snippets, channels, neighbourhoods, times = probe_units(spec)
+        merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods,
+                                       times, max_difference=1.5, **options)
+        assert len(np.unique(merged)) == n_units, (channel, shape)
 
 
 def test_merge_across_channels_keeps_apart_what_a_split_would_cut():
