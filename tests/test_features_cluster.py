@@ -16,7 +16,7 @@ from neurosort.cluster import (
     split_by_refractory,
 )
 from neurosort.features import PCAFeatures, WaveletFeatures
-from neurosort.waveforms import channel_neighbourhoods, main_channel_templates
+from neurosort.waveforms import channel_neighbourhoods, main_channel_templates, main_channels
 
 
 def two_unit_snippets(n=400, seed=0):
@@ -362,6 +362,12 @@ def test_merge_across_channels_chains_whatever_the_unit_numbers():
         merged = merge_across_channels(labels, snippets, np.ones(6), channels, neighbourhoods,
                                        times, **options)
         assert len(np.unique(merged)) == 1, ids
+
+
+def test_main_channels_are_each_units_most_common_peak_channel():
+    labels = np.array([0, 0, 0, 2, 2, -1])
+    channel_index = np.array([3, 1, 3, 0, 0, 5])
+    assert main_channels(labels, channel_index, 3).tolist() == [3, -1, 0]
 
 
 def test_main_channel_templates_use_each_units_main_channel_only():

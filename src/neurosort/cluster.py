@@ -12,6 +12,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from neurosort.log import get_logger
 from neurosort.registry import register
+from neurosort.waveforms import main_channels
 
 logger = get_logger(__name__)
 
@@ -504,7 +505,8 @@ def merge_across_channels(
     if max_difference <= 0:
         return labels
     units = np.unique(labels[labels >= 0])
-    home = {u: int(np.bincount(channel_index[labels == u]).argmax()) for u in units}
+    channels = main_channels(labels, channel_index, int(units.max(initial=-1)) + 1)
+    home = {u: int(channels[u]) for u in units}
     templates = {
         u: _unit_template(snippets, np.where(channel_index == home[u], labels, -1), u)
         for u in units

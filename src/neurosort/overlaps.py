@@ -16,7 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosort.waveforms import compute_templates, main_channel_templates, scatter_templates
+from neurosort.waveforms import (
+    compute_templates,
+    main_channel_templates,
+    main_channels,
+    scatter_templates,
+)
 
 BATCH_SPIKES = 4096
 
@@ -144,12 +149,11 @@ class _ChannelFits:
         self.n_candidates = n_candidates
         n_units = int(labels.max()) + 1
         assigned = np.flatnonzero(labels >= 0)
+        sizes = np.bincount(labels[assigned], minlength=n_units)
         self.members = np.split(assigned[np.argsort(labels[assigned], kind="stable")],
-                                np.cumsum(np.bincount(labels[assigned], minlength=n_units))[:-1])
-        self.home = np.full(n_units, -1)
-        for unit, rows in enumerate(self.members):
-            if len(rows) >= max(min_unit_spikes, 1):
-                self.home[unit] = np.bincount(channel_index[rows]).argmax()
+                                np.cumsum(sizes)[:-1])
+        self.home = np.where(sizes >= max(min_unit_spikes, 1),
+                             main_channels(labels, channel_index, n_units), -1)
         templates = main_channel_templates(snippets, labels, n_units, channel_index,
                                            np.maximum(self.home, 0))
         templates /= np.maximum(noise_levels[neighbourhoods[np.maximum(self.home, 0)]],
@@ -190,7 +194,7 @@ class _ChannelFits:
         channel; -inf where neither has ``min_spikes`` such spikes (the unit takes none)."""
         limits = np.full((len(self.home), len(self.neighbourhoods)), np.nan)
         calibration = [self._evenly_spaced(unit, n_spikes) for unit in range(len(self.home))]
-        rows = np.concatenate(calibration) if calibration else np.zeros(0, dtype=np.int64)
+        rows = np.concatenate(calibration)
         for channel in np.unique(self.channel_index[rows]):
             on_channel = rows[self.channel_index[rows] == channel]
             unit, residual = self(on_channel, channel)

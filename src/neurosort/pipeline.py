@@ -22,6 +22,7 @@ from neurosort.waveforms import (
     compute_templates,
     extract_snippets,
     main_channel_templates,
+    main_channels,
     ms_to_samples,
     normalise_amplitude,
     scatter_templates,
@@ -365,10 +366,7 @@ def sort_recording(recording: Recording, config: SortConfig | None = None) -> So
         )
     units = spikes["unit_index"]
     n_units = int(units.max()) + 1 if len(spikes) else 0
-    unit_channels = np.asarray(
-        [np.bincount(spikes["channel_index"][units == u]).argmax() for u in range(n_units)],
-        dtype=np.int64,
-    )
+    unit_channels = main_channels(units, spikes["channel_index"], n_units)
     templates = (
         main_channel_templates(snippets, units, n_units, spikes["channel_index"], unit_channels)
         if neighbourhoods.shape[1] < recording.n_channels

@@ -66,6 +66,14 @@ def normalise_amplitude(snippets: np.ndarray) -> np.ndarray:
     return snippets / np.maximum(peak, 1e-12)[:, None, None]
 
 
+def main_channels(labels: np.ndarray, channel_index: np.ndarray, n_units: int) -> np.ndarray:
+    """Each unit's most common peak channel (-1 for a unit without spikes)."""
+    assigned = labels >= 0
+    counts = np.zeros((n_units, int(channel_index.max(initial=0)) + 1), dtype=np.int64)
+    np.add.at(counts, (labels[assigned], channel_index[assigned]), 1)
+    return np.where(counts.any(axis=1), counts.argmax(axis=1), -1)
+
+
 def main_channel_templates(
     snippets: np.ndarray, labels: np.ndarray, n_units: int, channel_index: np.ndarray,
     unit_channels: np.ndarray,
